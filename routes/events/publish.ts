@@ -1,0 +1,68 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
+import { validateEnvelope, type Envelope, type ValidationProblem } from '../../services/event-schema.js'
+
+export interface PublishOptions {
+  maxPublishBatch: number
+  /** When set, requests must carry `Authorization: Bearer <publishToken>`. */
+  publishToken: string | undefined
+  /** In production an open publish endpoint is never served: without a token there is none. */
+  production: boolean
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
+
+/** Compares digests, so the time taken says nothing about the token, not even its length. */
+function bearerMatches (request: FastifyRequest, expected: Buffer): boolean {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')
+  return match !== null && timingSafeEqual(digest(match[1]!), expected)
+}
+
+/** `POST /events/publish`: one envelope or an array of them; all are published or none. */
+const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
+  if (options.production && options.publishToken === undefined) {
+    app.log.warn('POST /events/publish is disabled: set PUBLISH_TOKEN to publish over HTTP in production')
+    return done()
+  }
+  const expected = options.publishToken === undefined ? undefined : digest(options.publishToken)
+
+  app.post('/events/publish', {
+    onRequest: (request, reply, next) => {
+      if (expected === undefined || bearerMatches(request, expected)) return next()
+      reply.code(401).header('www-authenticate', 'Bearer realm="flowfi-events"')
+        .send({ error: 'unauthorized', message: 'publishing needs Authorization: Bearer <PUBLISH_TOKEN>' })
+    }
+  }, (request, reply) => {
+    const single = !Array.isArray(request.body)
+    const items: unknown[] = single ? [request.body] : request.body as unknown[]
+    if (items.length === 0 || items.length > options.maxPublishBatch) {
+      return reply.code(400).send({
+        error: 'invalid_batch',
+        message: `a batch holds 1 to ${options.maxPublishBatch} events; this one has ${items.length}`
+      })
+    }
+
+    const envelopes: Envelope[] = []
+    const invalid: Array<{ index: number, problems: ValidationProblem[] }> = []
+    items.forEach((item, index) => {
+      const result = validateEnvelope(item)
+      if (result.ok) envelopes.push(result.envelope)
+      else invalid.push({ index, problems: result.problems })
+    })
+    if (invalid.length > 0) {
+      const first = invalid[0]!.problems[0]!
+      return reply.code(400).send({
+        error: 'invalid_event',
+        message: `${invalid.length} of ${items.length} events are invalid, so none was published; ` +
+          `first: ${single ? '' : `[${invalid[0]!.index}]`}${first.path} ${first.message}`,
+        invalid
+      })
+    }
+
+    const ids = app.broker.publish(envelopes)
+    return reply.code(202).send(single ? { id: ids[0] } : { ids })
+  })
+  done()
+}
+
+export default publish

@@ -1,0 +1,10 @@
+import type { FastifyPluginCallback } from 'fastify'
+
+/** Probes: `/healthz` says the process answers, `/readyz` that it takes new subscribers. */
+const health: FastifyPluginCallback = (app, _options, done) => {
+  app.get('/healthz', () => ({ status: 'ok' }))
+  app.get('/readyz', () => ({ status: 'ready' }))
+  done()
+}
+
+export default health

@@ -1,0 +1,83 @@
+import { hostname } from 'node:os'
+
+/** Everything the service reads from its environment, validated once at start-up. */
+export interface Config {
+  host: string
+  port: number
+  production: boolean
+  logLevel: LogLevel
+  instanceId: string
+  /** Interval of the shared comment heartbeat written to every open stream. */
+  heartbeatMs: number
+  /** The `retry:` hint sent when a stream opens: how long `EventSource` waits before reconnecting. */
+  retryMs: number
+  /** Most `streams` plus `users` values one subscription may name. */
+  maxFilters: number
+  maxPublishBatch: number
+  /** Bearer token required by `POST /events/publish`; undefined leaves it open (development only). */
+  publishToken: string | undefined
+  /** How many streams' participants are remembered for routing `users=` subscriptions. */
+  maxTrackedStreams: number
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+
+/** A configuration value that the service refuses to start with. */
+export class ConfigError extends Error {
+  constructor (readonly variable: string, readonly value: string, allowed: string) {
+    super(`${variable}=${JSON.stringify(value)} is not allowed: expected ${allowed}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+function integer (env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, raw, `an integer from ${min} to ${max}`)
+  }
+  return value
+}
+
+function oneOf<T extends string> (env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, raw, `one of ${allowed.join(', ')}`)
+  }
+  return raw as T
+}
+
+function text (env: Env, name: string, fallback: string, pattern: RegExp, allowed: string): string {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!pattern.test(raw)) throw new ConfigError(name, raw, allowed)
+  return raw
+}
+
+/** Reads and validates the configuration; throws a ConfigError naming the first bad variable. */
+export function loadConfig (env: Env = process.env): Config {
+  const nodeEnv = oneOf(env, 'NODE_ENV', ['production', 'development', 'test'], 'development')
+  const publishToken = env.PUBLISH_TOKEN === '' ? undefined : env.PUBLISH_TOKEN
+  if (publishToken !== undefined && publishToken.length < 16) {
+    throw new ConfigError('PUBLISH_TOKEN', '<redacted>', 'at least 16 characters')
+  }
+  return {
+    host: text(env, 'HOST', '0.0.0.0', /^[\w.:[\]-]+$/, 'a host name or an IP address'),
+    port: integer(env, 'PORT', 3001, 0, 65535),
+    production: nodeEnv === 'production',
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    instanceId: text(env, 'INSTANCE_ID', `${hostname()}-${process.pid}`, /^[\w.-]{1,128}$/,
+      'letters, digits, ".", "_" or "-" (at most 128)'),
+    heartbeatMs: integer(env, 'HEARTBEAT_MS', 15_000, 10, 3_600_000),
+    retryMs: integer(env, 'RETRY_MS', 3000, 100, 3_600_000),
+    maxFilters: integer(env, 'MAX_FILTERS', 100, 1, 10_000),
+    maxPublishBatch: integer(env, 'MAX_PUBLISH_BATCH', 500, 1, 10_000),
+    publishToken,
+    maxTrackedStreams: integer(env, 'MAX_TRACKED_STREAMS', 100_000, 1, 10_000_000)
+  }
+}

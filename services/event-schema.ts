@@ -1,0 +1,112 @@
+import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox'
+import { TypeCompiler, ValueErrorType, type TypeCheck } from '@sinclair/typebox/compiler'
+import { isStellarAccountId } from './stellar-key.js'
+
+FormatRegistry.Set('stellar-account-id', isStellarAccountId)
+
+/** The pattern that stream ids in subscriptions and events must match. */
+export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+/** At most this many users a publisher may name in one envelope. */
+export const MAX_ENVELOPE_USERS = 16
+
+// Numbers above 2^53 lose digits in JSON.parse, so only safe integers are accepted as numbers;
+// larger amounts must come as decimal strings.
+const SafeInteger = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
+
+const StreamId = Type.Union([
+  Type.String({ pattern: STREAM_ID_PATTERN.source }),
+  SafeInteger
+], { errorMessage: 'must be a stream id: 1 to 64 of A-Z a-z 0-9 _ -, or a non-negative integer' })
+
+const AccountId = Type.String({
+  format: 'stellar-account-id',
+  errorMessage: 'must be a Stellar account id (G followed by 55 base32 characters, valid checksum)'
+})
+
+const Amount = Type.Union([
+  Type.String({ pattern: '^(0|[1-9][0-9]{0,63})(\\.[0-9]{1,32})?$' }),
+  SafeInteger
+], { errorMessage: 'must be a non-negative decimal string such as "12.5" or a safe integer' })
+
+export const StreamCreatedData = Type.Object({
+  id: StreamId,
+  sender: AccountId,
+  recipient: AccountId
+}, { additionalProperties: true })
+
+export const StreamAmountData = Type.Object({
+  streamId: StreamId,
+  amount: Amount
+}, { additionalProperties: true })
+
+export const StreamRefData = Type.Object({
+  streamId: StreamId
+}, { additionalProperties: true })
+
+export const EVENT_TYPES = [
+  'stream.created', 'stream.topped_up', 'stream.withdrawn', 'stream.cancelled', 'stream.completed'
+] as const
+export type EventType = typeof EVENT_TYPES[number]
+
+export type StreamCreated = Static<typeof StreamCreatedData>
+export type StreamAmount = Static<typeof StreamAmountData>
+export type StreamRef = Static<typeof StreamRefData>
+
+/** What a publisher sends: one FlowFi event, and optionally the users it concerns. */
+export type Envelope =
+  | { event: 'stream.created', data: StreamCreated, users?: string[] }
+  | { event: 'stream.topped_up' | 'stream.withdrawn', data: StreamAmount, users?: string[] }
+  | { event: 'stream.cancelled' | 'stream.completed', data: StreamRef, users?: string[] }
+
+const EnvelopeShape = Type.Object({
+  event: Type.Union(EVENT_TYPES.map(type => Type.Literal(type)),
+    { errorMessage: `must be one of ${EVENT_TYPES.join(', ')}` }),
+  data: Type.Object({}, { additionalProperties: true, errorMessage: 'must be a JSON object' }),
+  users: Type.Optional(Type.Array(AccountId, { maxItems: MAX_ENVELOPE_USERS }))
+}, { additionalProperties: false })
+
+const checkShape = TypeCompiler.Compile(EnvelopeShape)
+const checkData: Record<EventType, TypeCheck<TSchema>> = {
+  'stream.created': TypeCompiler.Compile(StreamCreatedData),
+  'stream.topped_up': TypeCompiler.Compile(StreamAmountData),
+  'stream.withdrawn': TypeCompiler.Compile(StreamAmountData),
+  'stream.cancelled': TypeCompiler.Compile(StreamRefData),
+  'stream.completed': TypeCompiler.Compile(StreamRefData)
+}
+
+export interface ValidationProblem {
+  /** JSON pointer into the envelope, such as "/data/amount". */
+  path: string
+  message: string
+}
+
+function problems (check: TypeCheck<TSchema>, value: unknown, prefix: string): ValidationProblem[] {
+  const found: ValidationProblem[] = []
+  const seen = new Set<string>()
+  for (const error of check.Errors(value)) {
+    const path = prefix + error.path
+    // A union reports each branch and then itself; one message per place is enough.
+    if (seen.has(path)) continue
+    seen.add(path)
+    const custom = (error.schema as { errorMessage?: string }).errorMessage
+    const message = error.type === ValueErrorType.ObjectRequiredProperty
+      ? 'is required'
+      : custom ?? error.message
+    found.push({ path: path || '/', message })
+  }
+  return found
+}
+
+/** Checks one envelope; returns it typed, or every problem found in it. */
+export function validateEnvelope (value: unknown):
+  { ok: true, envelope: Envelope } | { ok: false, problems: ValidationProblem[] } {
+  if (!checkShape.Check(value)) return { ok: false, problems: problems(checkShape, value, '') }
+  const check = checkData[value.event]
+  if (!check.Check(value.data)) return { ok: false, problems: problems(check, value.data, '/data') }
+  return { ok: true, envelope: value as Envelope }
+}
+
+/** The stream an event is about, as the string that `streams=` subscriptions name. */
+export function streamIdOf (envelope: Envelope): string {
+  return String(envelope.event === 'stream.created' ? envelope.data.id : envelope.data.streamId)
+}
