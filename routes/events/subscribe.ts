@@ -25,8 +25,8 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
 
     reply.hijack()
     const response = reply.raw
-    // HTTP/2 forbids connection-specific headers.
-    response.writeHead(200, request.raw.httpVersionMajor === 1 ? { ...HEADERS, connection: 'keep-alive' } : HEADERS)
+    // HTTP/2 forbids connection-specific headers, and an HTTP/1.0 stream ends with its connection.
+    response.writeHead(200, request.raw.httpVersion === '1.1' ? { ...HEADERS, connection: 'keep-alive' } : HEADERS)
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
 

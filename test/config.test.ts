@@ -1,0 +1,65 @@
+import t from 'tap'
+import { loadConfig } from '../services/config.js'
+
+t.test('defaults', async t => {
+  const config = loadConfig({})
+  t.match(config, {
+    host: '0.0.0.0',
+    port: 3001,
+    production: false,
+    logLevel: 'info',
+    heartbeatMs: 15000,
+    retryMs: 3000,
+    maxFilters: 100,
+    maxPublishBatch: 500,
+    publishToken: undefined,
+    maxTrackedStreams: 100000
+  })
+  t.match(config.instanceId, /^[\w.-]+$/)
+})
+
+t.test('reads every variable', async t => {
+  t.match(loadConfig({
+    HOST: '::1',
+    PORT: '8080',
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    INSTANCE_ID: 'pod-7',
+    HEARTBEAT_MS: '500',
+    RETRY_MS: '1000',
+    MAX_FILTERS: '5',
+    MAX_PUBLISH_BATCH: '10',
+    PUBLISH_TOKEN: 'a-long-enough-token',
+    MAX_TRACKED_STREAMS: '1000'
+  }), {
+    host: '::1',
+    port: 8080,
+    production: true,
+    logLevel: 'warn',
+    instanceId: 'pod-7',
+    heartbeatMs: 500,
+    retryMs: 1000,
+    maxFilters: 5,
+    maxPublishBatch: 10,
+    publishToken: 'a-long-enough-token',
+    maxTrackedStreams: 1000
+  })
+  t.equal(loadConfig({ PORT: '' }).port, 3001, 'an empty value means the default')
+})
+
+t.test('a bad value names the variable, the value and what is allowed', async t => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORT: 'abc' }, 'PORT="abc" is not allowed: expected an integer from 0 to 65535'],
+    [{ PORT: '70000' }, 'PORT="70000" is not allowed: expected an integer from 0 to 65535'],
+    [{ PORT: '1.5' }, 'PORT="1.5" is not allowed: expected an integer from 0 to 65535'],
+    [{ HEARTBEAT_MS: '-1' }, 'HEARTBEAT_MS="-1" is not allowed: expected an integer from 10 to 3600000'],
+    [{ NODE_ENV: 'prod' }, 'NODE_ENV="prod" is not allowed: expected one of production, development, test'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud" is not allowed: expected one of fatal, error, warn, info, debug, trace, silent'],
+    [{ HOST: 'a b' }, 'HOST="a b" is not allowed: expected a host name or an IP address'],
+    [{ INSTANCE_ID: 'x/y' }, 'INSTANCE_ID="x/y" is not allowed: expected letters, digits, ".", "_" or "-" (at most 128)'],
+    [{ PUBLISH_TOKEN: 'short' }, 'PUBLISH_TOKEN="<redacted>" is not allowed: expected at least 16 characters']
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message, variable: Object.keys(env)[0] })
+  }
+})

@@ -1,0 +1,59 @@
+import t from 'tap'
+import { streamIdOf, validateEnvelope, type Envelope } from '../services/event-schema.js'
+import { randomAccountId } from './helpers/app.js'
+
+const sender = randomAccountId()
+const recipient = randomAccountId()
+
+const valid: Envelope[] = [
+  { event: 'stream.created', data: { id: '42', sender, recipient, ratePerSecond: '0.001', token: 'USDC' } },
+  { event: 'stream.created', data: { id: 7, sender, recipient } },
+  { event: 'stream.topped_up', data: { streamId: '42', amount: '123456789012345678901234567890.123456789' } },
+  { event: 'stream.withdrawn', data: { streamId: 'a_B-9', amount: 9007199254740991 } },
+  { event: 'stream.cancelled', data: { streamId: '42' } },
+  { event: 'stream.completed', data: { streamId: '42' }, users: [sender] }
+]
+
+t.test('accepts the five event types, passing extra fields through', async t => {
+  for (const envelope of valid) {
+    const result = validateEnvelope(envelope)
+    t.ok(result.ok, envelope.event)
+    if (result.ok) t.same(result.envelope, envelope)
+  }
+})
+
+function problemsOf (value: unknown): Array<{ path: string, message: string }> {
+  const result = validateEnvelope(value)
+  return result.ok ? [] : result.problems
+}
+
+t.test('names what is wrong and where', async t => {
+  t.same(problemsOf(7), [{ path: '/', message: 'Expected object' }])
+  t.match(problemsOf({ event: 'stream.paused', data: {} }), [{ path: '/event', message: /must be one of stream.created, / }])
+  t.match(problemsOf({ event: 'stream.cancelled', data: [] }), [{ path: '/data', message: 'must be a JSON object' }])
+  t.match(problemsOf({ event: 'stream.cancelled', data: { streamId: '1' }, extra: 1 }), [{ path: '/extra' }])
+  t.match(problemsOf({ event: 'stream.created', data: { id: '1', recipient } }), [{ path: '/data/sender', message: 'is required' }])
+  t.match(problemsOf({ event: 'stream.created', data: { id: '1', sender: 'GABC', recipient } }),
+    [{ path: '/data/sender', message: /Stellar account id/ }])
+  t.match(problemsOf({ event: 'stream.cancelled', data: { streamId: 'has space' } }),
+    [{ path: '/data/streamId', message: /stream id/ }])
+  t.match(problemsOf({ event: 'stream.cancelled', data: { streamId: 'x'.repeat(65) } }), [{ path: '/data/streamId' }])
+  t.match(problemsOf({ event: 'stream.completed', data: { streamId: '1' }, users: ['nope'] }), [{ path: '/users/0' }])
+  t.match(problemsOf({ event: 'stream.completed', data: { streamId: '1' }, users: Array(17).fill(sender) }), [{ path: '/users' }])
+})
+
+t.test('amounts never lose precision', async t => {
+  // 2^53 + 1 cannot be a JSON number without rounding: it must come as a string.
+  t.match(problemsOf(JSON.parse('{"event":"stream.withdrawn","data":{"streamId":"1","amount":9007199254740993}}')),
+    [{ path: '/data/amount', message: /decimal string/ }])
+  for (const amount of [-1, 1.5, '-1', '1e5', '01', '1.', '.5', ' 1', '']) {
+    t.match(problemsOf({ event: 'stream.withdrawn', data: { streamId: '1', amount } }), [{ path: '/data/amount' }], JSON.stringify(amount))
+  }
+  t.same(problemsOf({ event: 'stream.withdrawn', data: { streamId: '1', amount: '0.0000001' } }), [])
+})
+
+t.test('the stream an event is about', async t => {
+  t.equal(streamIdOf(valid[0]!), '42')
+  t.equal(streamIdOf(valid[1]!), '7', 'numeric ids route as strings')
+  t.equal(streamIdOf(valid[3]!), 'a_B-9')
+})

@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../../app.js'
+import { loadConfig } from '../../services/config.js'
+import { encodeStellarAccountId } from '../../services/stellar-key.js'
+
+interface Teardown {
+  teardown (fn: () => unknown): void
+}
+
+export interface RunningApp {
+  app: FastifyInstance
+  /** `http://127.0.0.1:<port>` */
+  url: string
+  /** Every log line written so far, parsed. */
+  logs: Array<Record<string, unknown>>
+}
+
+/** A fresh app on a free loopback port, closed when the test ends. */
+export async function startApp (t: Teardown, env: Record<string, string> = {}): Promise<RunningApp> {
+  const logs: Array<Record<string, unknown>> = []
+  const stream = new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') logs.push(JSON.parse(line))
+      done()
+    }
+  })
+  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', ...env })
+  const app = buildApp(config, { logger: { level: env.LOG_LEVEL ?? 'info', stream } })
+  t.teardown(() => app.close())
+  await app.listen({ host: config.host, port: config.port })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('not listening on TCP')
+  return { app, url: `http://127.0.0.1:${address.port}`, logs }
+}
+
+/** A fresh, valid Stellar account id. */
+export function randomAccountId (): string {
+  return encodeStellarAccountId(randomBytes(32))
+}
+
+/** POSTs JSON to `/events/publish`; returns the status and the parsed body. */
+export async function publish (url: string, body: unknown, headers: Record<string, string> = {}):
+  Promise<{ status: number, body: any }> {
+  const response = await fetch(`${url}/events/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body)
+  })
+  return { status: response.status, body: await response.json() }
+}

@@ -1,0 +1,88 @@
+import http, { type IncomingHttpHeaders } from 'node:http'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
+
+/**
+ * A raw HTTP/1.1 event-stream reader for tests: it keeps the exact bytes received and what a
+ * WHATWG-conformant parser makes of them, and waits for conditions with a deadline.
+ */
+export class StreamClient {
+  raw = ''
+  readonly events: EventSourceMessage[] = []
+  readonly comments: string[] = []
+  retry: number | undefined
+  ended = false
+  #waiters = new Set<() => void>()
+
+  constructor (readonly status: number, readonly headers: IncomingHttpHeaders, readonly response: http.IncomingMessage) {
+    const parser = createParser({
+      onEvent: event => this.events.push(event),
+      onComment: comment => this.comments.push(comment),
+      onRetry: retry => { this.retry = retry }
+    })
+    response.setEncoding('utf8')
+    response.on('data', (chunk: string) => {
+      this.raw += chunk
+      parser.feed(chunk)
+      this.#wake()
+    })
+    response.on('close', () => {
+      this.ended = true
+      this.#wake()
+    })
+  }
+
+  #wake (): void {
+    for (const waiter of this.#waiters) waiter()
+  }
+
+  /** Resolves when `condition` holds; rejects after `timeoutMs` naming `what`. */
+  async until (what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
+    if (condition()) return
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (!condition()) return
+        finish()
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        finish()
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received: ${JSON.stringify(this.raw.slice(-500))}`))
+      }, timeoutMs)
+      const finish = (): void => {
+        clearTimeout(timer)
+        this.#waiters.delete(check)
+      }
+      this.#waiters.add(check)
+    })
+  }
+
+  async eventCount (count: number, timeoutMs?: number): Promise<EventSourceMessage[]> {
+    await this.until(`${count} events`, () => this.events.length >= count, timeoutMs)
+    return this.events.slice(0, count)
+  }
+
+  close (): void {
+    this.response.destroy()
+  }
+}
+
+/** Opens `GET path` and resolves once the response head has arrived. */
+export async function openStream (url: string, headers: Record<string, string> = {}): Promise<StreamClient> {
+  return await new Promise((resolve, reject) => {
+    const request = http.get(url, { headers, agent: false }, response => {
+      resolve(new StreamClient(response.statusCode ?? 0, response.headers, response))
+    })
+    request.on('error', reject)
+  })
+}
+
+/** Opens a stream, fails unless it is a 200 event stream, and closes it when the test ends. */
+export async function subscribe (t: { teardown (fn: () => unknown): void }, url: string, query: string,
+  headers: Record<string, string> = {}): Promise<StreamClient> {
+  const client = await openStream(`${url}/events/subscribe?${query}`, headers)
+  t.teardown(() => client.close())
+  if (client.status !== 200) throw new Error(`subscribe ${query}: status ${client.status}`)
+  // The retry hint is the first thing written: once it is here the server has registered the stream.
+  await client.until('the retry hint', () => client.retry !== undefined)
+  return client
+}

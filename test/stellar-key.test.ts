@@ -1,0 +1,35 @@
+import t from 'tap'
+import { encodeStellarAccountId, isStellarAccountId } from '../services/stellar-key.js'
+
+// A public account id from Stellar's own documentation.
+const KNOWN = 'GBRPYHIL2CI3FNQ4BXLFMNDLFJUNPU2HY3ZMFSHONUCEOASW7QC7OX2H'
+
+t.test('accepts real account ids', async t => {
+  t.ok(isStellarAccountId(KNOWN))
+  t.equal(encodeStellarAccountId(new Uint8Array(32)), 'GAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAWHF')
+  t.ok(isStellarAccountId('GAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAWHF'))
+})
+
+t.test('round-trips any public key', async t => {
+  for (let i = 0; i < 50; i++) {
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    t.ok(isStellarAccountId(encodeStellarAccountId(key)))
+  }
+})
+
+t.test('rejects a wrong checksum, version, length or alphabet', async t => {
+  const flipped = KNOWN.slice(0, 10) + (KNOWN[10] === 'A' ? 'B' : 'A') + KNOWN.slice(11)
+  t.notOk(isStellarAccountId(flipped), 'one character changed')
+  t.notOk(isStellarAccountId(KNOWN.slice(0, 55)), 'too short')
+  t.notOk(isStellarAccountId(KNOWN + 'A'), 'too long')
+  t.notOk(isStellarAccountId(KNOWN.toLowerCase()), 'lower case')
+  t.notOk(isStellarAccountId(KNOWN.replace('G', 'S')), 'a secret seed prefix')
+  t.notOk(isStellarAccountId('G' + '1'.repeat(55)), 'digits outside base32')
+  // Right shape and checksum, wrong version byte: "GA..." with the first 5 bits of a seed's version.
+  const seedLike = encodeStellarAccountId(new Uint8Array(32)).replace(/^GA/, 'GB')
+  t.notOk(isStellarAccountId(seedLike), 'version bits changed')
+})
+
+t.test('only 32-byte keys can be encoded', async t => {
+  t.throws(() => encodeStellarAccountId(new Uint8Array(31)), RangeError)
+})
