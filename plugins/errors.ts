@@ -15,7 +15,10 @@ const errors: FastifyPluginCallback = (app, _options, done) => {
       request.log.error({ err: error }, 'request failed')
       return reply.code(status).send({ error: codeOf(status), message: 'internal error; see the server log' })
     }
-    return reply.code(status).send({ error: codeOf(status), message: error.message })
+    const message = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+      ? `send application/json, not ${request.headers['content-type'] ?? 'no content type'}`
+      : error.message
+    return reply.code(status).send({ error: codeOf(status), message })
   })
   app.setNotFoundHandler((request, reply) => {
     return reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` })

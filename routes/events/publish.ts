@@ -25,6 +25,8 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
     return done()
   }
   const expected = options.publishToken === undefined ? undefined : digest(options.publishToken)
+  // Events are JSON; a text body would only fail validation with a less helpful message.
+  app.removeContentTypeParser('text/plain')
 
   app.post('/events/publish', {
     onRequest: (request, reply, next) => {

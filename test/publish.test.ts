@@ -1,0 +1,100 @@
+import t from 'tap'
+import { publish, randomAccountId, startApp } from './helpers/app.js'
+import { subscribe } from './helpers/sse-client.js'
+
+const TOKEN = 'test-publish-token-0123456789'
+const cancelled = (streamId: string) => ({ event: 'stream.cancelled', data: { streamId } })
+
+t.test('one envelope gets one id; a batch gets an id each, increasing', async t => {
+  const { url } = await startApp(t)
+  const single = await publish(url, cancelled('1'))
+  t.equal(single.status, 202)
+  t.match(single.body, { id: /^\d+-\d+$/ })
+
+  const batch = await publish(url, [cancelled('1'), cancelled('2'), cancelled('3')])
+  t.equal(batch.status, 202)
+  t.equal(batch.body.ids.length, 3)
+  const asPairs = (batch.body.ids as string[]).map(id => id.split('-').map(BigInt) as [bigint, bigint])
+  for (let i = 1; i < asPairs.length; i++) {
+    const [ms, seq] = asPairs[i]!
+    const [prevMs, prevSeq] = asPairs[i - 1]!
+    t.ok(ms > prevMs || (ms === prevMs && seq > prevSeq), 'strictly increasing')
+  }
+})
+
+t.test('an invalid batch names every invalid item and publishes nothing', async t => {
+  const { url, app } = await startApp(t)
+  const client = await subscribe(t, url, 'all=true')
+  const { status, body } = await publish(url, [
+    cancelled('1'),
+    { event: 'stream.withdrawn', data: { streamId: '1', amount: 1.5 } },
+    cancelled('2'),
+    { event: 'stream.exploded', data: {} }
+  ])
+  t.equal(status, 400)
+  t.match(body, {
+    error: 'invalid_event',
+    message: '2 of 4 events are invalid, so none was published; first: [1]/data/amount must be a non-negative decimal string such as "12.5" or a safe integer',
+    invalid: [
+      { index: 1, problems: [{ path: '/data/amount' }] },
+      { index: 3, problems: [{ path: '/event' }] }
+    ]
+  })
+  t.equal(app.broker.stats().published.total, 0)
+  await publish(url, cancelled('after'))
+  const [event] = await client.eventCount(1)
+  t.equal(JSON.parse(event!.data).streamId, 'after', 'the first event the subscriber sees is the later valid one')
+})
+
+t.test('a single invalid envelope says where', async t => {
+  const { url } = await startApp(t)
+  const { status, body } = await publish(url, { event: 'stream.created', data: { id: '1', sender: randomAccountId() } })
+  t.equal(status, 400)
+  t.equal(body.message, '1 of 1 events are invalid, so none was published; first: /data/recipient is required')
+})
+
+t.test('batch size, JSON syntax, content type and body size', async t => {
+  const { url } = await startApp(t, { MAX_PUBLISH_BATCH: '2' })
+  t.match(await publish(url, []), { status: 400, body: { error: 'invalid_batch', message: 'a batch holds 1 to 2 events; this one has 0' } })
+  t.match(await publish(url, [cancelled('1'), cancelled('2'), cancelled('3')]),
+    { status: 400, body: { error: 'invalid_batch', message: /this one has 3/ } })
+  t.match(await publish(url, '{"event": '), { status: 400, body: { error: 'bad_request', message: /JSON/ } })
+  t.match(await publish(url, '{"__proto__": {"x": 1}, "event": "stream.cancelled", "data": {"streamId": "1"}}'),
+    { status: 400, body: { error: 'bad_request' } })
+
+  const text = await fetch(`${url}/events/publish`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' })
+  t.equal(text.status, 415)
+  t.match(await text.json(), { error: 'unsupported_media_type', message: /text\/plain/ })
+
+  const huge = await publish(url, { event: 'stream.cancelled', data: { streamId: '1', pad: 'x'.repeat(2 * 1024 * 1024) } })
+  t.match(huge, { status: 413, body: { error: 'payload_too_large' } })
+})
+
+t.test('PUBLISH_TOKEN requires a matching bearer token', async t => {
+  const { url } = await startApp(t, { PUBLISH_TOKEN: TOKEN })
+  for (const authorization of [undefined, 'Bearer wrong', `Basic ${TOKEN}`, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(1)}`]) {
+    const response = await publish(url, cancelled('1'), authorization === undefined ? {} : { authorization })
+    t.equal(response.status, 401, String(authorization))
+    t.match(response.body, { error: 'unauthorized', message: /Authorization: Bearer/ })
+    t.notMatch(JSON.stringify(response.body), TOKEN, 'the token is never echoed')
+  }
+  t.equal((await publish(url, cancelled('1'), { authorization: `Bearer ${TOKEN}` })).status, 202)
+  t.equal((await publish(url, cancelled('1'), { authorization: `bearer   ${TOKEN}` })).status, 202, 'scheme is case-insensitive')
+
+  const raw = await fetch(`${url}/events/publish`, { method: 'POST' })
+  t.equal(raw.headers.get('www-authenticate'), 'Bearer realm="flowfi-events"')
+})
+
+t.test('production without PUBLISH_TOKEN serves no publish endpoint and says why', async t => {
+  const { url, logs } = await startApp(t, { NODE_ENV: 'production' })
+  const response = await publish(url, cancelled('1'))
+  t.equal(response.status, 404)
+  t.match(response.body, { error: 'not_found', message: 'no route for POST /events/publish' })
+  t.ok(logs.some(line => line.level === 40 && /PUBLISH_TOKEN/.test(String(line.msg))), 'a warning at start-up')
+})
+
+t.test('production with PUBLISH_TOKEN publishes', async t => {
+  const { url } = await startApp(t, { NODE_ENV: 'production', PUBLISH_TOKEN: TOKEN })
+  t.equal((await publish(url, cancelled('1'), { authorization: `Bearer ${TOKEN}` })).status, 202)
+  t.equal((await publish(url, cancelled('1'))).status, 401)
+})
