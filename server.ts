@@ -1,12 +1,11 @@
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './services/config.js'
+import { loadConfig, type Config, type ConfigError } from './services/config.js'
 
 function configOrExit (): Config {
   try {
     return loadConfig()
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error
-    process.stderr.write(`flowfi-events: bad configuration: ${error.message}\n`)
+    process.stderr.write(`flowfi-events: bad configuration: ${(error as ConfigError).message}\n`)
     process.exit(1)
   }
 }
@@ -14,13 +13,10 @@ function configOrExit (): Config {
 const config = configOrExit()
 const app = buildApp(config)
 
-let closing = false
+// The handler goes after the first signal, so that a second one kills the process at once.
 async function shutdown (signal: NodeJS.Signals): Promise<void> {
-  if (closing) {
-    app.log.warn({ signal }, 'second signal: exiting now')
-    process.exit(1)
-  }
-  closing = true
+  process.off('SIGTERM', shutdown)
+  process.off('SIGINT', shutdown)
   app.log.info({ signal }, 'shutting down')
   await app.close()
   process.exit(0)

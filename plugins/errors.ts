@@ -16,7 +16,7 @@ const errors: FastifyPluginCallback = (app, _options, done) => {
       return reply.code(status).send({ error: codeOf(status), message: 'internal error; see the server log' })
     }
     const message = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-      ? `send application/json, not ${request.headers['content-type'] ?? 'no content type'}`
+      ? `content-type must be application/json (got ${request.headers['content-type'] ?? 'none'})`
       : error.message
     return reply.code(status).send({ error: codeOf(status), message })
   })

@@ -48,9 +48,11 @@ export const EVENT_TYPES = [
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 
-export type StreamCreated = Static<typeof StreamCreatedData>
-export type StreamAmount = Static<typeof StreamAmountData>
-export type StreamRef = Static<typeof StreamRefData>
+/** Extra fields pass through to subscribers untouched. */
+type Open<T> = T & Record<string, unknown>
+export type StreamCreated = Open<Static<typeof StreamCreatedData>>
+export type StreamAmount = Open<Static<typeof StreamAmountData>>
+export type StreamRef = Open<Static<typeof StreamRefData>>
 
 /** What a publisher sends: one FlowFi event, and optionally the users it concerns. */
 export type Envelope =

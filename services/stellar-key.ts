@@ -33,6 +33,7 @@ function base32Decode (text: string): Uint8Array {
   return out
 }
 
+/** Base32 of whole 5-byte groups: the 35 bytes of an account id need no padding. */
 function base32Encode (bytes: Uint8Array): string {
   let text = ''
   let buffer = 0
@@ -45,7 +46,6 @@ function base32Encode (bytes: Uint8Array): string {
       text += ALPHABET[(buffer >> bits) & 31]
     }
   }
-  if (bits > 0) text += ALPHABET[(buffer << (5 - bits)) & 31]
   return text
 }
 

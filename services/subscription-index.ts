@@ -77,8 +77,7 @@ function addTo<S> (map: Map<string, Set<S>>, key: string, subscriber: S): void {
 }
 
 function removeFrom<S> (map: Map<string, Set<S>>, key: string, subscriber: S): void {
-  const set = map.get(key)
-  if (set === undefined) return
+  const set = map.get(key)! // there: only added subscribers are removed
   set.delete(subscriber)
   if (set.size === 0) map.delete(key)
 }

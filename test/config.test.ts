@@ -63,3 +63,7 @@ t.test('a bad value names the variable, the value and what is allowed', async t 
     t.throws(() => loadConfig(env), { name: 'ConfigError', message, variable: Object.keys(env)[0] })
   }
 })
+
+t.test('an empty PUBLISH_TOKEN is no token', async t => {
+  t.equal(loadConfig({ PUBLISH_TOKEN: '' }).publishToken, undefined)
+})

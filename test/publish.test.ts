@@ -64,7 +64,10 @@ t.test('batch size, JSON syntax, content type and body size', async t => {
 
   const text = await fetch(`${url}/events/publish`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' })
   t.equal(text.status, 415)
-  t.match(await text.json(), { error: 'unsupported_media_type', message: /text\/plain/ })
+  t.match(await text.json(), { error: 'unsupported_media_type', message: 'content-type must be application/json (got text/plain)' })
+  const untyped = await fetch(`${url}/events/publish`, { method: 'POST', body: new TextEncoder().encode('{}') })
+  t.equal(untyped.status, 415)
+  t.match(await untyped.json(), { error: 'unsupported_media_type', message: 'content-type must be application/json (got none)' })
 
   const huge = await publish(url, { event: 'stream.cancelled', data: { streamId: '1', pad: 'x'.repeat(2 * 1024 * 1024) } })
   t.match(huge, { status: 413, body: { error: 'payload_too_large' } })

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../app.js'
@@ -30,9 +31,8 @@ export async function startApp (t: Teardown, env: Record<string, string> = {}): 
   const app = buildApp(config, { logger: { level: env.LOG_LEVEL ?? 'info', stream } })
   t.teardown(() => app.close())
   await app.listen({ host: config.host, port: config.port })
-  const address = app.server.address()
-  if (address === null || typeof address === 'string') throw new Error('not listening on TCP')
-  return { app, url: `http://127.0.0.1:${address.port}`, logs }
+  const { port } = app.server.address() as AddressInfo
+  return { app, url: `http://127.0.0.1:${port}`, logs }
 }
 
 /** A fresh, valid Stellar account id. */

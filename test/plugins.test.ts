@@ -1,0 +1,35 @@
+import Fastify from 'fastify'
+import t from 'tap'
+import errors from '../plugins/errors.js'
+import sseBroker from '../plugins/sse-broker.js'
+
+t.test('errors: a crash answers 500 with a JSON body that leaks nothing, and is logged', async t => {
+  const lines: Array<Record<string, any>> = []
+  const app = Fastify({ logger: { stream: { write: (line: string) => lines.push(JSON.parse(line)) } } })
+  t.teardown(() => app.close())
+  await app.register(errors)
+  app.get('/boom', async () => { throw new Error('secret internals at /srv/db') })
+  app.get('/teapot', async () => { throw Object.assign(new Error('short and stout'), { statusCode: 418 }) })
+  app.get('/odd', async () => { throw Object.assign(new Error('no such status'), { statusCode: 499 }) })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+
+  const boom = await fetch(`${url}/boom`)
+  t.equal(boom.status, 500)
+  t.same(await boom.json(), { error: 'internal_server_error', message: 'internal error; see the server log' })
+  t.ok(lines.some(line => line.msg === 'request failed' && line.err?.message === 'secret internals at /srv/db'))
+
+  const teapot = await fetch(`${url}/teapot`)
+  t.equal(teapot.status, 418)
+  t.same(await teapot.json(), { error: 'i_m_a_teapot', message: 'short and stout' })
+
+  const odd = await fetch(`${url}/odd`)
+  t.equal(odd.status, 499)
+  t.same(await odd.json(), { error: 'error', message: 'no such status' }, 'a status with no name still gets a code')
+})
+
+t.test('sse-broker: options are checked up front', async t => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(sseBroker, { heartbeatMs: 0, maxTrackedStreams: 10 })
+  await t.rejects(async () => await app.ready(), { message: 'sse-broker: heartbeatMs must be a positive integer' })
+})
