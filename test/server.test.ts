@@ -1,34 +1,19 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { extname } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { openStream } from './helpers/sse-client.js'
+import { runEntry } from './helpers/process.js'
 
-// The entry point beside this test: server.js when the tests run compiled, server.ts under tsx.
-const SERVER = fileURLToPath(new URL(`../server${extname(fileURLToPath(import.meta.url))}`, import.meta.url))
-
-/** Runs server.ts as the real process it is in production, with only the given environment. */
+/** Runs server.ts as the real process it is in production, on a free loopback port. */
 function startServer (env: Record<string, string>) {
-  // The test's own node options (loaders, coverage) carry over, so the child is measured too.
-  const child = spawn(process.execPath, [...process.execArgv, SERVER], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const server = runEntry('server', [], { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env })
   const listening = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', () => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)
+    server.child.stdout.on('data', () => {
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output().stdout)
       if (match !== null) resolve(match[1]!)
     })
-    void exited.then(([code]) => reject(new Error(`exited with ${code}: ${stderr}`)))
+    void server.exited.then(([code]) => reject(new Error(`exited with ${code}: ${server.output().stderr}`)))
   })
   listening.catch(() => {}) // a test that expects the exit does not wait for this
-  return { child, exited, listening, output: () => ({ stdout, stderr }) }
+  return { ...server, listening }
 }
 
 t.test('a bad variable stops the process with a message naming it', async t => {
