@@ -17,7 +17,16 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
   const app = Fastify({ logger: options.logger ?? { level: config.logLevel } })
 
   app.register(errors)
-  app.register(sseBroker, { heartbeatMs: config.heartbeatMs, maxTrackedStreams: config.maxTrackedStreams })
+  app.register(sseBroker, {
+    heartbeatMs: config.heartbeatMs,
+    retryMs: config.retryMs,
+    maxTrackedStreams: config.maxTrackedStreams,
+    history: { maxEvents: config.historySize, maxAgeMs: config.historyMaxAgeMs, maxBytes: config.historyMaxBytes },
+    maxReplay: config.maxReplay,
+    maxBufferedBytes: config.maxBufferedBytes,
+    drainDelayMs: config.drainDelayMs,
+    drainWindowMs: config.drainWindowMs
+  })
   app.register(health)
   app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs })
   app.register(publish, {

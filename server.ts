@@ -13,12 +13,19 @@ function configOrExit (): Config {
 const config = configOrExit()
 const app = buildApp(config)
 
-// The handler goes after the first signal, so that a second one kills the process at once.
+// Readiness fails, the streams end spread over the drain window, then the server closes. The handler
+// goes after the first signal, so that a second one kills the process at once.
 async function shutdown (signal: NodeJS.Signals): Promise<void> {
   process.off('SIGTERM', shutdown)
   process.off('SIGINT', shutdown)
-  app.log.info({ signal }, 'shutting down')
+  app.log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down')
+  setTimeout(() => {
+    app.log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out: exiting with requests still open')
+    process.exit(1)
+  }, config.shutdownTimeoutMs).unref()
+  await app.drain()
   await app.close()
+  app.log.info('closed')
   process.exit(0)
 }
 process.on('SIGTERM', shutdown)

@@ -3,7 +3,10 @@ import type { FastifyPluginCallback } from 'fastify'
 /** Probes: `/healthz` says the process answers, `/readyz` that it takes new subscribers. */
 const health: FastifyPluginCallback = (app, _options, done) => {
   app.get('/healthz', () => ({ status: 'ok' }))
-  app.get('/readyz', () => ({ status: 'ready' }))
+  app.get('/readyz', (_request, reply) => {
+    if (app.broker.draining) return reply.code(503).send({ status: 'draining' })
+    return { status: 'ready' }
+  })
   done()
 }
 

@@ -18,6 +18,18 @@ export interface Config {
   publishToken: string | undefined
   /** How many streams' participants are remembered for routing `users=` subscriptions. */
   maxTrackedStreams: number
+  /** Bounds of the event history that resuming clients replay from. */
+  historySize: number
+  historyMaxAgeMs: number
+  historyMaxBytes: number
+  /** Most events one resume replays; beyond it the client is told to resync. */
+  maxReplay: number
+  /** Unsent bytes a connection may hold before it is dropped as a slow consumer. */
+  maxBufferedBytes: number
+  /** Shutdown: time for the load balancer to see readiness fail, then to end the streams, all told. */
+  drainDelayMs: number
+  drainWindowMs: number
+  shutdownTimeoutMs: number
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -32,6 +44,8 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>
+
+const MiB = 1024 * 1024
 
 function integer (env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name]
@@ -78,6 +92,25 @@ export function loadConfig (env: Env = process.env): Config {
     maxFilters: integer(env, 'MAX_FILTERS', 100, 1, 10_000),
     maxPublishBatch: integer(env, 'MAX_PUBLISH_BATCH', 500, 1, 10_000),
     publishToken,
-    maxTrackedStreams: integer(env, 'MAX_TRACKED_STREAMS', 100_000, 1, 10_000_000)
+    maxTrackedStreams: integer(env, 'MAX_TRACKED_STREAMS', 100_000, 1, 10_000_000),
+    historySize: integer(env, 'HISTORY_SIZE', 10_000, 0, 10_000_000),
+    historyMaxAgeMs: integer(env, 'HISTORY_MAX_AGE_MS', 3_600_000, 0, 7 * 24 * 3_600_000),
+    historyMaxBytes: integer(env, 'HISTORY_MAX_BYTES', 64 * MiB, 0, 64 * 1024 * MiB),
+    maxReplay: integer(env, 'MAX_REPLAY', 10_000, 1, 10_000_000),
+    maxBufferedBytes: integer(env, 'MAX_BUFFERED_BYTES', MiB, 1024, 1024 * MiB),
+    ...drainTimes(env)
   }
+}
+
+/** The drain must fit in the shutdown timeout, or the process would be killed mid-drain. */
+function drainTimes (env: Env): Pick<Config, 'drainDelayMs' | 'drainWindowMs' | 'shutdownTimeoutMs'> {
+  const drainDelayMs = integer(env, 'DRAIN_DELAY_MS', 5000, 0, 600_000)
+  const drainWindowMs = integer(env, 'DRAIN_WINDOW_MS', 10_000, 0, 600_000)
+  const least = drainDelayMs + drainWindowMs + 1000
+  const shutdownTimeoutMs = integer(env, 'SHUTDOWN_TIMEOUT_MS', Math.max(25_000, least), 1000, 3_600_000)
+  if (shutdownTimeoutMs < least) {
+    throw new ConfigError('SHUTDOWN_TIMEOUT_MS', String(shutdownTimeoutMs),
+      `at least DRAIN_DELAY_MS + DRAIN_WINDOW_MS + 1000 = ${least}`)
+  }
+  return { drainDelayMs, drainWindowMs, shutdownTimeoutMs }
 }

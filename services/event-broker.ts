@@ -1,46 +1,89 @@
 import { streamIdOf, type Envelope } from './event-schema.js'
-import { EventIdGenerator } from './event-id.js'
+import { EventIdGenerator, formatEventId, parseEventId } from './event-id.js'
+import { EventLog, type EventLogLimits, type LoggedEvent } from './event-log.js'
 import { encodeEvent } from './sse-frame.js'
 import { RateWindow } from './rate-window.js'
 import type { SseConnection } from './sse-connection.js'
 import { StreamParticipants } from './stream-participants.js'
-import { SubscriptionIndex, type SubscriptionCounts } from './subscription-index.js'
+import { SubscriptionIndex, type Filters, type SubscriptionCounts } from './subscription-index.js'
 
 export interface EventBrokerOptions {
   /** How many streams' participants to remember for routing by user. */
   maxTrackedStreams: number
+  history: EventLogLimits
+  /** A resume that would replay more events than this gets `events.resync` instead. */
+  maxReplay: number
+  /** A connection holding more unsent bytes than this is closed rather than written to. */
+  maxBufferedBytes: number
 }
 
+/** Why a resuming client is told to refetch its state. */
+export type ResyncReason = 'malformed_id' | 'unknown_id' | 'expired' | 'replay_limit'
+
 export interface BrokerStats {
-  connections: SubscriptionCounts
+  connections: SubscriptionCounts & { replaying: number }
   published: { total: number, perSecond: number }
   delivered: { total: number, perSecond: number }
+  replayed: number
+  resyncs: Record<ResyncReason, number>
+  slowConsumerDisconnects: number
+  history: { events: number, bytes: number, oldestId: string | null, newestId: string | null }
   trackedStreams: number
 }
 
+/** Longest client-sent id echoed back in `events.resync`. */
+const MAX_ECHOED_ID = 64
+
 /**
- * The in-process hub: gives each published event its id, serialises it once, and writes that one
- * Buffer to every connection whose filters match.
+ * The in-process hub: gives each published event its id, serialises it once, logs it, and writes
+ * that one Buffer to every connection whose filters match. Resuming connections get what they missed
+ * from the log first, then join the live fan-out with nothing lost or doubled.
  */
 export class EventBroker {
   readonly #index = new SubscriptionIndex<SseConnection>()
   readonly #connections = new Set<SseConnection>()
   readonly #participants: StreamParticipants
   readonly #ids = new EventIdGenerator()
+  readonly #log: EventLog
   readonly #published = new RateWindow()
   readonly #delivered = new RateWindow()
+  readonly #options: EventBrokerOptions
+  #replayed = 0
+  #slowConsumerDisconnects = 0
+  readonly #resyncs: Record<ResyncReason, number> = { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0 }
+  #draining = false
 
   constructor (options: EventBrokerOptions) {
+    this.#options = options
     this.#participants = new StreamParticipants(options.maxTrackedStreams)
+    this.#log = new EventLog(options.history)
   }
 
-  add (connection: SseConnection): void {
+  /** True once shutdown has begun: readiness fails and new streams are sent elsewhere. */
+  get draining (): boolean {
+    return this.#draining
+  }
+
+  /**
+   * Takes a new stream: replays what it missed after `lastEventId` (or tells it to resync), then
+   * delivers live events. Resolves when the stream is live, or has closed during its replay.
+   */
+  async open (connection: SseConnection, lastEventId: string | undefined): Promise<void> {
     this.#connections.add(connection)
+    if (lastEventId !== undefined) await this.#replay(connection, lastEventId)
+    if (!this.#isOpen(connection)) return
+    connection.live = true
     this.#index.add(connection)
   }
 
+  /** Still ours to write to: not closed by its client, not ended by a drain. */
+  #isOpen (connection: SseConnection): boolean {
+    return this.#connections.has(connection) && !connection.closed
+  }
+
   remove (connection: SseConnection): void {
-    if (this.#connections.delete(connection)) this.#index.remove(connection)
+    if (!this.#connections.delete(connection)) return
+    if (connection.live) this.#index.remove(connection)
   }
 
   /** Delivers validated events in order; returns the id given to each. */
@@ -50,18 +93,18 @@ export class EventBroker {
 
   #publishOne (envelope: Envelope): string {
     const id = this.#ids.next()
+    const idText = formatEventId(id)
     const streamId = streamIdOf(envelope)
     const users = this.#participantsOf(streamId, envelope)
-    const frame = encodeEvent(id, envelope.event, JSON.stringify(envelope.data))
+    const frame = encodeEvent(idText, envelope.event, JSON.stringify(envelope.data))
+    this.#log.append({ id, at: Date.now(), streamId, users, frame })
     let delivered = 0
     this.#index.forEachMatch(streamId, users, connection => {
-      connection.send(frame)
-      connection.eventsSent++
-      delivered++
+      if (this.#deliver(connection, frame)) delivered++
     })
     this.#published.add(1)
     this.#delivered.add(delivered)
-    return id
+    return idText
   }
 
   #participantsOf (streamId: string, envelope: Envelope): readonly string[] {
@@ -72,25 +115,128 @@ export class EventBroker {
     return named.length > 0 ? this.#participants.remember(streamId, named) : this.#participants.get(streamId)
   }
 
-  /** Writes the same frame (a heartbeat, a retry hint) to every open connection. */
-  broadcast (frame: Buffer): void {
-    for (const connection of this.#connections) connection.send(frame)
+  /**
+   * Writes a frame, unless the client already holds more than it may: then it is dropped at once (it
+   * resumes from its last complete event), so that one slow client never holds memory or others up.
+   */
+  #deliver (connection: SseConnection, frame: Buffer): boolean {
+    if (connection.buffered > this.#options.maxBufferedBytes) {
+      this.#slowConsumerDisconnects++
+      this.remove(connection)
+      connection.destroy()
+      return false
+    }
+    connection.write(frame)
+    connection.eventsSent++
+    return true
   }
 
-  /** Ends every open stream, so that a server close does not wait on them. */
-  endAll (): void {
+  async #replay (connection: SseConnection, lastEventId: string): Promise<void> {
+    const after = parseEventId(lastEventId)
+    if (after === undefined) return this.#resync(connection, 'malformed_id', lastEventId)
+    const start = this.#log.resumeAfter(after)
+    if (!start.ok) return this.#resync(connection, start.reason, lastEventId)
+    const match = matcher(connection.filters)
+    if (this.#countMatches(start.index, match) > this.#options.maxReplay) {
+      return this.#resync(connection, 'replay_limit', lastEventId)
+    }
+
+    // Written in rounds that stop when the client's buffer is full. Between rounds new events enter
+    // the log, and the next round finds its place again by the id of the last event looked at; when a
+    // round finds nothing new the connection goes live in the same turn, so nothing falls in between.
+    let cursor = after
+    for (;;) {
+      const position = this.#log.resumeAfter(cursor)
+      if (!position.ok) return this.#resync(connection, position.reason, lastEventId)
+      let index = position.index
+      for (let event = this.#log.at(index); event !== undefined; event = this.#log.at(++index)) {
+        cursor = event.id
+        if (!match(event)) continue
+        connection.write(event.frame)
+        connection.eventsSent++
+        this.#replayed++
+        if (connection.buffered > this.#options.maxBufferedBytes) break
+      }
+      if (this.#log.at(index) === undefined) return
+      await connection.drained()
+      if (!this.#isOpen(connection)) return
+    }
+  }
+
+  #countMatches (from: number, match: (event: LoggedEvent) => boolean): number {
+    let count = 0
+    for (let index = from, event = this.#log.at(index); event !== undefined; event = this.#log.at(++index)) {
+      if (match(event)) count++
+    }
+    return count
+  }
+
+  /** Tells the client to refetch its state; its next resume starts from the newest event. */
+  #resync (connection: SseConnection, reason: ResyncReason, lastEventId: string): void {
+    this.#resyncs[reason]++
+    const newest = this.#log.newestId
+    const data = JSON.stringify({ reason, lastEventId: lastEventId.slice(0, MAX_ECHOED_ID) })
+    connection.write(encodeEvent(newest === undefined ? '' : formatEventId(newest), 'events.resync', data))
+  }
+
+  /** Writes the same frame (a heartbeat) to every live connection; a replay needs none. */
+  broadcast (frame: Buffer): void {
     for (const connection of this.#connections) {
-      this.remove(connection)
-      connection.end()
+      if (connection.live) this.#deliver(connection, frame)
+    }
+  }
+
+  /** Fails readiness from now on; the streams stay open until `endAll`. */
+  beginDrain (): void {
+    this.#draining = true
+  }
+
+  /**
+   * Ends every open stream cleanly, spread evenly over `windowMs` so that the reconnections do not
+   * arrive elsewhere as one spike. `farewell` gives the last frame of each (a retry hint).
+   */
+  async endAll (windowMs: number, farewell: () => Buffer): Promise<void> {
+    const streams = [...this.#connections]
+    const step = 50
+    const perTick = Math.max(1, Math.ceil(streams.length * step / Math.max(windowMs, step)))
+    while (streams.length > 0) {
+      for (const connection of streams.splice(0, perTick)) {
+        if (!this.#connections.has(connection)) continue
+        this.remove(connection)
+        connection.write(farewell())
+        connection.end()
+      }
+      if (streams.length > 0) await new Promise(resolve => setTimeout(resolve, step))
     }
   }
 
   stats (now: number = Date.now()): BrokerStats {
+    this.#log.prune(now)
+    const counts = this.#index.counts()
+    const oldest = this.#log.oldest
+    const newest = this.#log.size > 0 ? this.#log.newestId : undefined
     return {
-      connections: this.#index.counts(),
+      connections: { ...counts, replaying: this.#connections.size - counts.total },
       published: { total: this.#published.total, perSecond: this.#published.perSecond(now) },
       delivered: { total: this.#delivered.total, perSecond: this.#delivered.perSecond(now) },
+      replayed: this.#replayed,
+      resyncs: { ...this.#resyncs },
+      slowConsumerDisconnects: this.#slowConsumerDisconnects,
+      history: {
+        events: this.#log.size,
+        bytes: this.#log.bytes,
+        oldestId: oldest === undefined ? null : formatEventId(oldest.id),
+        newestId: newest === undefined ? null : formatEventId(newest)
+      },
       trackedStreams: this.#participants.size
     }
   }
+}
+
+/** Whether a logged event is for a connection with these filters (the index's rule, for replay). */
+function matcher (filters: Filters): (event: LoggedEvent) => boolean {
+  if (filters.all) return () => true
+  const streams = new Set(filters.streams)
+  const users = new Set(filters.users)
+  return event => streams.has(event.streamId) || event.users.some(user => users.has(user))
 }

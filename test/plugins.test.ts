@@ -28,8 +28,20 @@ t.test('errors: a crash answers 500 with a JSON body that leaks nothing, and is 
 })
 
 t.test('sse-broker: options are checked up front', async t => {
-  const app = Fastify()
-  t.teardown(() => app.close())
-  app.register(sseBroker, { heartbeatMs: 0, maxTrackedStreams: 10 })
-  await t.rejects(async () => await app.ready(), { message: 'sse-broker: heartbeatMs must be a positive integer' })
+  const valid = {
+    heartbeatMs: 1000,
+    retryMs: 1000,
+    maxTrackedStreams: 10,
+    history: { maxEvents: 10, maxAgeMs: 1000, maxBytes: 1000 },
+    maxReplay: 10,
+    maxBufferedBytes: 1024,
+    drainDelayMs: 0,
+    drainWindowMs: 0
+  }
+  for (const name of ['heartbeatMs', 'retryMs', 'maxReplay', 'maxBufferedBytes'] as const) {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    app.register(sseBroker, { ...valid, [name]: 0 })
+    await t.rejects(async () => await app.ready(), { message: `sse-broker: ${name} must be a positive integer` })
+  }
 })

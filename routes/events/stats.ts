@@ -11,22 +11,29 @@ const stats: FastifyPluginCallback<StatsOptions> = (app, options, done) => {
 
   app.get('/events/stats', () => {
     const now = Date.now()
-    const { connections, published, delivered, trackedStreams } = app.broker.stats(now)
+    const stats = app.broker.stats(now)
+    const { connections, published, delivered } = stats
     return {
       instanceId: options.instanceId,
       version,
       uptimeSeconds: Math.floor((now - startedAt) / 1000),
+      draining: app.broker.draining,
       connections: {
-        active: connections.total,
+        active: connections.total + connections.replaying,
+        replaying: connections.replaying,
         byFilter: { all: connections.all, streams: connections.streams, users: connections.users }
       },
       events: {
         published: published.total,
         delivered: delivered.total,
         publishedPerSecond: published.perSecond,
-        deliveredPerSecond: delivered.perSecond
+        deliveredPerSecond: delivered.perSecond,
+        replayed: stats.replayed
       },
-      trackedStreams
+      resyncs: stats.resyncs,
+      slowConsumerDisconnects: stats.slowConsumerDisconnects,
+      history: stats.history,
+      trackedStreams: stats.trackedStreams
     }
   })
   done()

@@ -15,12 +15,26 @@ const HEADERS = {
   'x-accel-buffering': 'no'
 }
 
+type SubscribeQuery = Record<string, string | string[] | undefined>
+
+/**
+ * Where the client says it stopped: `Last-Event-ID`, sent by `EventSource` when it reconnects, wins
+ * over the `lastEventId` parameter, which a new `EventSource` after a page reload carries in its URL
+ * (and keeps sending on every reconnection).
+ */
+function lastEventIdOf (header: string | undefined, query: SubscribeQuery): string | undefined {
+  if (header !== undefined && header !== '') return header
+  const param = query.lastEventId
+  return Array.isArray(param) ? param.join(',') : param || undefined
+}
+
 /** `GET /events/subscribe`: holds an event stream open on the raw response. */
 const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) => {
   const retry = encodeRetry(options.retryMs)
 
   app.get('/events/subscribe', (request, reply) => {
-    const parsed = parseFilters(request.query as Record<string, string | string[]>, options.maxFilters)
+    const query = request.query as SubscribeQuery
+    const parsed = parseFilters(query, options.maxFilters)
     if (!parsed.ok) return reply.code(400).send(parsed.problem)
 
     reply.hijack()
@@ -29,10 +43,15 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     response.writeHead(200, request.raw.httpVersion === '1.1' ? { ...HEADERS, connection: 'keep-alive' } : HEADERS)
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
+    if (app.broker.draining) {
+      // A clean end, never an error status: EventSource gives up on those, but retries after this.
+      response.end()
+      return
+    }
 
     const connection = new SseConnection(response, parsed.filters)
-    app.broker.add(connection)
-    request.log.info({ filters: parsed.filters }, 'stream opened')
+    const lastEventId = lastEventIdOf(request.headers['last-event-id'] as string | undefined, query)
+    request.log.info({ filters: parsed.filters, lastEventId }, 'stream opened')
     response.once('close', () => {
       app.broker.remove(connection)
       request.log.info({
@@ -40,6 +59,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
         eventsSent: connection.eventsSent
       }, 'stream closed')
     })
+    void app.broker.open(connection, lastEventId)
   })
   done()
 }
