@@ -13,8 +13,18 @@ t.test('defaults', async t => {
     maxFilters: 100,
     maxPublishBatch: 500,
     publishToken: undefined,
-    maxTrackedStreams: 100000
+    maxTrackedStreams: 100000,
+    historySize: 10000,
+    historyMaxAgeMs: 3600000,
+    historyMaxBytes: 64 * 1024 * 1024,
+    maxReplay: 10000,
+    maxBufferedBytes: 1024 * 1024,
+    drainDelayMs: 5000,
+    drainWindowMs: 10000,
+    shutdownTimeoutMs: 25000
   })
+  t.equal(loadConfig({ DRAIN_DELAY_MS: '20000', DRAIN_WINDOW_MS: '30000' }).shutdownTimeoutMs, 51000,
+    'the default timeout grows with a long drain')
   t.match(config.instanceId, /^[\w.-]+$/)
 })
 
@@ -30,7 +40,15 @@ t.test('reads every variable', async t => {
     MAX_FILTERS: '5',
     MAX_PUBLISH_BATCH: '10',
     PUBLISH_TOKEN: 'a-long-enough-token',
-    MAX_TRACKED_STREAMS: '1000'
+    MAX_TRACKED_STREAMS: '1000',
+    HISTORY_SIZE: '50',
+    HISTORY_MAX_AGE_MS: '60000',
+    HISTORY_MAX_BYTES: '1048576',
+    MAX_REPLAY: '20',
+    MAX_BUFFERED_BYTES: '65536',
+    DRAIN_DELAY_MS: '1000',
+    DRAIN_WINDOW_MS: '2000',
+    SHUTDOWN_TIMEOUT_MS: '4000'
   }), {
     host: '::1',
     port: 8080,
@@ -42,7 +60,15 @@ t.test('reads every variable', async t => {
     maxFilters: 5,
     maxPublishBatch: 10,
     publishToken: 'a-long-enough-token',
-    maxTrackedStreams: 1000
+    maxTrackedStreams: 1000,
+    historySize: 50,
+    historyMaxAgeMs: 60000,
+    historyMaxBytes: 1048576,
+    maxReplay: 20,
+    maxBufferedBytes: 65536,
+    drainDelayMs: 1000,
+    drainWindowMs: 2000,
+    shutdownTimeoutMs: 4000
   })
   t.equal(loadConfig({ PORT: '' }).port, 3001, 'an empty value means the default')
 })
@@ -57,7 +83,9 @@ t.test('a bad value names the variable, the value and what is allowed', async t 
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud" is not allowed: expected one of fatal, error, warn, info, debug, trace, silent'],
     [{ HOST: 'a b' }, 'HOST="a b" is not allowed: expected a host name or an IP address'],
     [{ INSTANCE_ID: 'x/y' }, 'INSTANCE_ID="x/y" is not allowed: expected letters, digits, ".", "_" or "-" (at most 128)'],
-    [{ PUBLISH_TOKEN: 'short' }, 'PUBLISH_TOKEN="<redacted>" is not allowed: expected at least 16 characters']
+    [{ PUBLISH_TOKEN: 'short' }, 'PUBLISH_TOKEN="<redacted>" is not allowed: expected at least 16 characters'],
+    [{ SHUTDOWN_TIMEOUT_MS: '15000' },
+      'SHUTDOWN_TIMEOUT_MS="15000" is not allowed: expected at least DRAIN_DELAY_MS + DRAIN_WINDOW_MS + 1000 = 16000']
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message, variable: Object.keys(env)[0] })

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import t from 'tap'
 import { EventSource } from 'eventsource'
-import { publish, startApp } from './helpers/app.js'
+import { publish, startApp, waitUntil } from './helpers/app.js'
 import { openStream, subscribe, type StreamClient } from './helpers/sse-client.js'
 
 const cancelled = (streamId: string, extra: Record<string, unknown> = {}) =>
@@ -80,6 +80,33 @@ t.test('a resync carries an empty id when nothing was ever published, and long i
   const client = await subscribe(t, url, 'all=true', { 'last-event-id': 'x'.repeat(500) })
   await client.eventCount(1)
   t.match(client.raw, /\nid: \nevent: events.resync\ndata: \{"reason":"malformed_id","lastEventId":"x{64}"\}\n\n$/)
+  const twice = await subscribe(t, url, 'all=true&lastEventId=1-0&lastEventId=2-0')
+  t.same(JSON.parse((await twice.eventCount(1))[0]!.data), { reason: 'malformed_id', lastEventId: '1-0,2-0' })
+})
+
+t.test('a replay overtaken by the history\'s bound ends in events.resync, then live', async t => {
+  const { url, app } = await startApp(t, { HISTORY_SIZE: '200', MAX_BUFFERED_BYTES: '1024' })
+  const pad = 'q'.repeat(64 * 1024) // 13 MB in all: more than the socket buffers hold
+  const ids: string[] = []
+  for (let batch = 0; batch < 20; batch++) {
+    ids.push(...await publishIds(url, Array.from({ length: 10 }, () => cancelled('a', { pad }))))
+  }
+  const client = await openStream(`${url}/events/subscribe?all=true`, { 'last-event-id': ids[0]! })
+  t.teardown(() => client.close())
+  client.response.pause()
+  await waitUntil('the replay waits', () => app.broker.stats().connections.replaying === 1)
+  // While the client does not read, 200 more events push everything it has not seen out of the history.
+  const newer = await publishIds(url, Array.from({ length: 200 }, () => cancelled('b')))
+  client.response.resume()
+  await client.until('a resync', () => client.events.some(e => e.event === 'events.resync'), 10_000)
+  const resync = client.events.find(e => e.event === 'events.resync')!
+  t.same(JSON.parse(resync.data), { reason: 'expired', lastEventId: ids[0] })
+  t.equal(resync.id, newer.at(-1), 'the client resumes from the newest event next time')
+  const before = client.events.indexOf(resync)
+  t.same(client.events.slice(0, before).map(e => e.id), ids.slice(1, before + 1), 'a clean prefix before it')
+  const [live] = await publishIds(url, [cancelled('c')])
+  await client.until('the live event', () => client.events.at(-1)?.id === live)
+  t.pass('live after the resync')
 })
 
 t.test('a replay over MAX_REPLAY matching events is a resync; filtered-out events do not count', async t => {
@@ -156,12 +183,12 @@ t.test('an EventSource that loses its connection resumes by itself with Last-Eve
   await waitForOpen(1)
 
   const firstIds = await publishIds(url, [cancelled('a'), cancelled('a')])
-  while (received.length < 2) await new Promise(resolve => setTimeout(resolve, 10))
+  await waitUntil('two events', () => received.length >= 2)
   for (const socket of sockets) socket.destroy() // the network drops under the event stream
   const missed = await publishIds(url, [cancelled('a'), cancelled('b'), cancelled('a')])
   await waitForOpen(2)
   const live = await publishIds(url, [cancelled('a')])
-  while (received.length < 5) await new Promise(resolve => setTimeout(resolve, 10))
+  await waitUntil('five events', () => received.length >= 5)
   t.same(received, [...firstIds, missed[0], missed[2], ...live], 'every event once, in order, across the reconnection')
   t.equal(app.broker.stats().replayed, 2)
 })

@@ -1,7 +1,7 @@
 import net from 'node:net'
 import t from 'tap'
 import { openStream, subscribe } from './helpers/sse-client.js'
-import { randomAccountId, startApp } from './helpers/app.js'
+import { randomAccountId, startApp, waitUntil } from './helpers/app.js'
 
 t.test('opens an event stream with the right headers and a retry hint first', async t => {
   const { url } = await startApp(t, { RETRY_MS: '2500' })
@@ -51,7 +51,7 @@ t.test('a client that goes away is removed', async t => {
   const client = await subscribe(t, url, 'all=true')
   t.equal(app.broker.stats().connections.total, 1)
   client.close()
-  while (app.broker.stats().connections.total !== 0) await new Promise(resolve => setTimeout(resolve, 10))
+  await waitUntil('the stream is removed', () => app.broker.stats().connections.total === 0)
   t.pass('removed after the socket closed')
 })
 

@@ -50,3 +50,12 @@ export async function publish (url: string, body: unknown, headers: Record<strin
   })
   return { status: response.status, body: await response.json() }
 }
+
+/** Polls `condition` until it holds; rejects after `timeoutMs` naming `what`. */
+export async function waitUntil (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
