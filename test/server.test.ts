@@ -41,7 +41,9 @@ t.test('SIGTERM: readiness fails, then the streams end, then the process exits',
   t.match(client.raw, /retry: \d+\n\n$/, 'the stream ends with a retry hint')
   const [code] = await server.exited
   t.equal(code, 0, 'then the process exits cleanly')
-  const messages = server.output().stdout.trim().split('\n').map(line => JSON.parse(line).msg as string)
+  // In the order of their timestamps: the pipe does not always deliver the lines in order.
+  const messages = server.output().stdout.trim().split('\n').map(line => JSON.parse(line) as { time: number, msg: string })
+    .sort((a, b) => a.time - b.time).map(line => line.msg)
   const at = (msg: string) => messages.indexOf(msg)
   t.ok(at('shutting down') >= 0 && at('shutting down') < at('draining: not ready; streams end after the delay'))
   t.ok(at('draining: not ready; streams end after the delay') < at('stream closed'))
