@@ -1,0 +1,215 @@
+// The load generator: a process of its own, driven over IPC by bench/run.ts. It opens many SSE
+// connections with raw sockets, spread over the source addresses 127.0.0.1..127.0.0.N so that
+// ephemeral ports never run out, publishes events that carry their send time, and counts what
+// arrives. Parsing is kept minimal: find each frame's "seq" and "sentAt" and nothing else.
+import net from 'node:net'
+import { performance } from 'node:perf_hooks'
+
+export interface ConnectRequest { type: 'connect', port: number, paths: string[], sourceAddresses: number, concurrency: number }
+export interface PublishRequest {
+  type: 'publish'
+  port: number
+  /** One POST per event: path and body for event `seq`. */
+  events: Array<{ path: string, headers: Record<string, string>, template: string }>
+  /** Events per second, or 0 for as fast as the publisher can. */
+  rate: number
+  /** Deliveries to wait for, and how long at most after the last publish. */
+  expected: number
+  settleMs: number
+}
+export type LoadgenRequest = ConnectRequest | PublishRequest | { type: 'close' }
+
+export interface ConnectResult { type: 'connected', connections: number, failed: number, seconds: number }
+export interface PublishResult {
+  type: 'published'
+  events: number
+  publishSeconds: number
+  received: number
+  duplicates: number
+  latencyMs: { p50: number, p99: number, max: number }
+}
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+const now = (): number => performance.timeOrigin + performance.now()
+
+const SEQ = Buffer.from('"seq":')
+const SENT_AT = Buffer.from('"sentAt":')
+const FRAME_END = Buffer.from('\n\n')
+
+class Subscriber {
+  pending: Buffer | undefined
+  /** Position in `subscribers`, once connected. */
+  index = -1
+  constructor (readonly socket: net.Socket) {}
+}
+
+let subscribers: Subscriber[] = []
+/** One bit per (subscriber, event): a second arrival is a duplicate. */
+let seen = new Uint8Array(0)
+let eventCount = 0
+let received = 0
+let duplicates = 0
+let latencies = new Float64Array(0)
+let onDelivery: (() => void) | undefined
+
+function readNumber (frame: Buffer, key: Buffer): number {
+  const at = frame.indexOf(key)
+  if (at < 0) return -1
+  let value = 0
+  for (let i = at + key.length; i < frame.length; i++) {
+    const digit = frame[i]! - 48
+    if (digit < 0 || digit > 9) {
+      if (frame[i] === 46) { // a decimal point: the rest of the number is the fraction
+        let scale = 0.1
+        for (let j = i + 1; j < frame.length; j++) {
+          const d = frame[j]! - 48
+          if (d < 0 || d > 9) break
+          value += d * scale
+          scale /= 10
+        }
+      }
+      break
+    }
+    value = value * 10 + digit
+  }
+  return value
+}
+
+function onFrame (subscriber: Subscriber, frame: Buffer, arrivedAt: number): void {
+  const seq = readNumber(frame, SEQ)
+  if (seq < 0 || seq >= eventCount) return // a comment, a retry hint or a headers block
+  const sentAt = readNumber(frame, SENT_AT)
+  const bit = subscriber.index * eventCount + seq
+  if ((seen[bit >> 3]! & (1 << (bit & 7))) !== 0) {
+    duplicates++
+    return
+  }
+  seen[bit >> 3]! |= 1 << (bit & 7)
+  latencies[received++] = arrivedAt - sentAt
+  onDelivery?.()
+}
+
+function onData (subscriber: Subscriber, chunk: Buffer): void {
+  const arrivedAt = now()
+  let data = subscriber.pending === undefined ? chunk : Buffer.concat([subscriber.pending, chunk])
+  let start = 0
+  for (let end = data.indexOf(FRAME_END, start); end >= 0; end = data.indexOf(FRAME_END, start)) {
+    onFrame(subscriber, data.subarray(start, end), arrivedAt)
+    start = end + 2
+  }
+  subscriber.pending = start < data.length ? Buffer.from(data.subarray(start)) : undefined
+  data = Buffer.alloc(0)
+}
+
+async function connect (request: ConnectRequest): Promise<ConnectResult> {
+  const started = now()
+  let failed = 0
+  let next = 0
+  const openOne = async (index: number): Promise<void> => {
+    const path = request.paths[index % request.paths.length]!
+    const localAddress = `127.0.0.${1 + (index % request.sourceAddresses)}`
+    await new Promise<void>(resolve => {
+      const socket = net.connect({ port: request.port, host: '127.0.0.1', localAddress })
+      const subscriber = new Subscriber(socket)
+      socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n`))
+      // Connected once the status line has arrived.
+      socket.once('data', chunk => {
+        if (!chunk.subarray(0, 12).toString().startsWith('HTTP/1.1 200')) failed++
+        else subscriber.index = subscribers.push(subscriber) - 1
+        socket.on('data', more => onData(subscriber, more))
+        resolve()
+      })
+      socket.once('error', () => { failed++; resolve() })
+    })
+  }
+  const worker = async (): Promise<void> => {
+    while (next < request.paths.length) await openOne(next++)
+  }
+  await Promise.all(Array.from({ length: request.concurrency }, worker))
+  return { type: 'connected', connections: subscribers.length, failed, seconds: (now() - started) / 1000 }
+}
+
+/** Keep-alive HTTP/1.1 POSTs over one socket, one at a time. */
+interface Publisher {
+  post (path: string, headers: Record<string, string>, body: string): Promise<void>
+  close (): void
+}
+
+function publisher (port: number): Publisher {
+  const socket = net.connect({ port, host: '127.0.0.1' })
+  socket.setNoDelay(true)
+  let waiting: (() => void) | undefined
+  let buffered = ''
+  socket.on('data', chunk => {
+    buffered += chunk.toString('latin1')
+    // Responses are small; one complete head and body ends with the body's length.
+    const headEnd = buffered.indexOf('\r\n\r\n')
+    if (headEnd < 0) return
+    const length = /content-length: (\d+)/i.exec(buffered.slice(0, headEnd))
+    if (length !== null && buffered.length < headEnd + 4 + Number(length[1])) return
+    if (!/^HTTP\/1\.1 20\d/.test(buffered)) process.stderr.write(`publish failed: ${buffered.slice(0, 200)}\n`)
+    buffered = ''
+    waiting?.()
+  })
+  return {
+    async post (path, headers, body) {
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+      await new Promise<void>(resolve => {
+        waiting = resolve
+        socket.write(`POST ${path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+      })
+    },
+    close: () => socket.destroy()
+  }
+}
+
+async function publish (request: PublishRequest): Promise<PublishResult> {
+  eventCount = request.events.length
+  seen = new Uint8Array(Math.ceil(subscribers.length * eventCount / 8) + 1)
+  latencies = new Float64Array(Math.max(request.expected, 1))
+  received = 0
+  duplicates = 0
+  const post = publisher(request.port)
+  const started = now()
+  for (let seq = 0; seq < request.events.length; seq++) {
+    if (request.rate > 0) {
+      const due = started + seq * 1000 / request.rate
+      const wait = due - now()
+      if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
+    }
+    const { path, headers, template } = request.events[seq]!
+    await post.post(path, headers, template.replace('"sentAt":0', `"sentAt":${now().toFixed(3)}`))
+  }
+  post.close()
+  const publishSeconds = (now() - started) / 1000
+  if (received < request.expected) {
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, request.settleMs)
+      onDelivery = () => {
+        if (received >= request.expected) { clearTimeout(timer); resolve() }
+      }
+    })
+    onDelivery = undefined
+  }
+  const sorted = latencies.subarray(0, received).sort()
+  const at = (q: number): number => sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+  return {
+    type: 'published',
+    events: request.events.length,
+    publishSeconds,
+    received,
+    duplicates,
+    latencyMs: { p50: at(0.5), p99: at(0.99), max: sorted.length === 0 ? NaN : sorted[sorted.length - 1]! }
+  }
+}
+
+process.on('message', (request: LoadgenRequest) => {
+  const reply = (result: unknown): void => { process.send!(result) }
+  if (request.type === 'connect') void connect(request).then(reply)
+  else if (request.type === 'publish') void publish(request).then(reply)
+  else {
+    for (const { socket } of subscribers) socket.destroy()
+    subscribers = []
+    process.disconnect()
+  }
+})

@@ -1,0 +1,351 @@
+// npm run bench -- [--smoke] [--connections 10000] [--max-connections 19000] [--only idle,light,burst,targeted]
+//                  [--targets flowfi,naive,nchan] [--json results.json]
+//
+// Runs each scenario against flowfi-events and, in the same run, against the baselines: a naive
+// Node http SSE server (bench/naive-server.ts) and nginx with nchan when it is installed. Servers are
+// pinned to CPU 0 and the load generator to CPU 1; every figure is also given as a ratio against
+// each baseline, because absolute numbers on a shared machine drift from run to run.
+import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ConnectResult, LoadgenRequest, PublishRequest, PublishResult } from './loadgen.js'
+
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url))
+const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so'
+const TOKEN = 'bench-publish-token-0123456789'
+const CLOCK_TICKS = 100 // USER_HZ on Linux
+
+interface Options {
+  smoke: boolean
+  connections: number
+  maxConnections: number
+  only: string[]
+  targets: string[]
+  json: string | undefined
+}
+
+function parseOptions (argv: string[]): Options {
+  const value = (name: string): string | undefined => {
+    const at = argv.indexOf(`--${name}`)
+    return at >= 0 ? argv[at + 1] : undefined
+  }
+  const smoke = argv.includes('--smoke')
+  return {
+    smoke,
+    connections: Number(value('connections') ?? (smoke ? 300 : 10_000)),
+    maxConnections: Number(value('max-connections') ?? (smoke ? 500 : 19_000)),
+    only: (value('only') ?? 'idle,light,burst,targeted').split(','),
+    targets: (value('targets') ?? 'flowfi,naive,nchan').split(','),
+    json: value('json')
+  }
+}
+
+// --- servers -------------------------------------------------------------------------------------
+
+interface Server {
+  /** The process whose CPU and memory are measured. */
+  pid: number
+  stop (): Promise<void>
+}
+
+interface Target {
+  name: string
+  start (port: number): Promise<Server>
+  subscribePath (stream: string | undefined): string
+  publish (stream: string, body: string): { path: string, headers: Record<string, string>, template: string }
+}
+
+/** Spawns a command with the file-descriptor limit raised to the hard limit. */
+function spawnWithFds (command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', command, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+}
+
+function pin (pid: number, cpu: number): void {
+  if (availableParallelism() > 1) execFileSync('taskset', ['-a', '-pc', String(cpu), String(pid)], { stdio: 'ignore' })
+}
+
+async function waitForPort (port: number, child: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`)
+    const open = await new Promise<boolean>(resolve => {
+      const socket = net.connect({ port, host: '127.0.0.1' })
+      socket.once('connect', () => { socket.destroy(); resolve(true) })
+      socket.once('error', () => resolve(false))
+    })
+    if (open) return
+    await sleep(50)
+  }
+  throw new Error(`nothing listens on ${port}`)
+}
+
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+}
+
+function nodeTarget (name: string, script: string, env: Record<string, string>, subscribePath: Target['subscribePath'],
+  publish: Target['publish']): Target {
+  return {
+    name,
+    async start (port) {
+      const child = spawnWithFds(process.execPath, [here(script)], { ...env, PORT: String(port) })
+      await waitForPort(port, child)
+      pin(child.pid!, 0)
+      return { pid: child.pid!, stop: async () => await stopChild(child) }
+    },
+    subscribePath,
+    publish
+  }
+}
+
+const subscribeQuery = (stream: string | undefined): string =>
+  `/events/subscribe?${stream === undefined ? 'all=true' : `streams=${stream}`}`
+const envelope = (stream: string, body: string): string => `{"event":"stream.topped_up","data":${body.replace('{', `{"streamId":"${stream}",`)}}`
+
+const flowfi = nodeTarget('flowfi-events', '../server.js', {
+  HOST: '127.0.0.1',
+  NODE_ENV: 'production',
+  LOG_LEVEL: 'warn',
+  PUBLISH_TOKEN: TOKEN
+}, subscribeQuery, (stream, body) => ({
+  path: '/events/publish',
+  headers: { authorization: `Bearer ${TOKEN}` },
+  template: envelope(stream, body)
+}))
+
+const naive = nodeTarget('naive node http', 'naive-server.js', {}, subscribeQuery, (stream, body) => ({
+  path: '/publish',
+  headers: {},
+  template: envelope(stream, body)
+}))
+
+const nchan: Target = {
+  name: 'nginx + nchan',
+  async start (port) {
+    const prefix = mkdtempSync(join(tmpdir(), 'flowfi-bench-nchan-'))
+    const config = readFileSync(here('../../bench/nchan.conf'), 'utf8')
+      .replaceAll('{{PREFIX}}', prefix).replaceAll('{{PORT}}', String(port))
+    writeFileSync(join(prefix, 'nginx.conf'), config)
+    const child = spawnWithFds('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf')])
+    await waitForPort(port, child)
+    const worker = Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0])
+    pin(child.pid!, 0)
+    pin(worker, 0)
+    return {
+      pid: worker,
+      stop: async () => {
+        await stopChild(child)
+        try { process.kill(worker, 'SIGKILL') } catch { /* gone with its master */ }
+        rmSync(prefix, { recursive: true, force: true })
+      }
+    }
+  },
+  subscribePath: stream => `/sub/${stream ?? 'all'}`,
+  publish: (stream, body) => ({ path: `/pub/${stream}`, headers: { 'X-EventSource-Event': 'stream.topped_up' }, template: body })
+}
+
+// --- measurement ---------------------------------------------------------------------------------
+
+function rssKiB (pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return Number(match![1])
+}
+
+function cpuSeconds (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS // utime, stime
+}
+
+const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+
+class Loadgen {
+  readonly #child = fork(here('loadgen.js'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  constructor () { pin(this.#child.pid!, 1) }
+  async ask<T> (request: LoadgenRequest): Promise<T> {
+    const answer = new Promise<T>((resolve, reject) => {
+      this.#child.once('message', message => resolve(message as T))
+      this.#child.once('exit', code => reject(new Error(`load generator exited with ${code}`)))
+    })
+    this.#child.send(request)
+    return await answer
+  }
+
+  async close (): Promise<void> {
+    const exited = new Promise(resolve => this.#child.once('exit', resolve))
+    this.#child.send({ type: 'close' })
+    await exited
+  }
+}
+
+interface Scenario {
+  name: string
+  connections: number
+  /** Each subscriber's stream, or undefined for all=true. */
+  streams: 'all' | 'one each'
+  events: number
+  rate: number
+}
+
+interface Measurement {
+  scenario: string
+  target: string
+  connections: number
+  connectPerSecond: number
+  rssPerConnectionKiB: number
+  events: number
+  expected: number
+  received: number
+  lost: number
+  duplicates: number
+  latencyMs: { p50: number, p99: number, max: number }
+  cpuPerDeliveryUs: number
+  cpuPerEventUs: number
+}
+
+const PAD = 'x'.repeat(120) // makes the event's data a 200-byte JSON object
+
+async function measure (target: Target, scenario: Scenario, port: number, settleMs: number): Promise<Measurement> {
+  const server = await target.start(port)
+  try {
+    // Warm-up: let the JIT and the allocator settle before anything is measured.
+    const warm = new Loadgen()
+    await warm.ask<ConnectResult>({ type: 'connect', port, paths: Array(50).fill(target.subscribePath(undefined)), sourceAddresses: 1, concurrency: 50 })
+    await warm.ask<PublishResult>(publishRequest(target, port, 50, 0, ['all'], 50 * 50, 2000))
+    await warm.close()
+    await sleep(500)
+
+    const loadgen = new Loadgen()
+    const rssBefore = rssKiB(server.pid)
+    const streamOf = (i: number): string | undefined => scenario.streams === 'all' ? undefined : `s${i}`
+    const paths = Array.from({ length: scenario.connections }, (_, i) => target.subscribePath(streamOf(i)))
+    const connected = await loadgen.ask<ConnectResult>({ type: 'connect', port, paths, sourceAddresses: 8, concurrency: 256 })
+    if (connected.failed > 0) process.stderr.write(`${target.name}: ${connected.failed} connections failed\n`)
+    await sleep(2000)
+    const rssAfter = rssKiB(server.pid)
+
+    let published: PublishResult | undefined
+    let cpu = 0
+    let expected = 0
+    if (scenario.events > 0) {
+      const streams = scenario.streams === 'all'
+        ? ['all']
+        : Array.from({ length: scenario.events }, () => `s${Math.floor(Math.random() * connected.connections)}`)
+      expected = scenario.streams === 'all' ? scenario.events * connected.connections : scenario.events
+      const cpuBefore = cpuSeconds(server.pid)
+      published = await loadgen.ask<PublishResult>(publishRequest(target, port, scenario.events, scenario.rate, streams, expected, settleMs))
+      cpu = cpuSeconds(server.pid) - cpuBefore
+    }
+    await loadgen.close()
+    return {
+      scenario: scenario.name,
+      target: target.name,
+      connections: connected.connections,
+      connectPerSecond: connected.connections / connected.seconds,
+      rssPerConnectionKiB: (rssAfter - rssBefore) / Math.max(connected.connections, 1),
+      events: scenario.events,
+      expected,
+      received: published?.received ?? 0,
+      lost: expected - (published?.received ?? 0),
+      duplicates: published?.duplicates ?? 0,
+      latencyMs: published?.latencyMs ?? { p50: NaN, p99: NaN, max: NaN },
+      cpuPerDeliveryUs: published === undefined || published.received === 0 ? NaN : cpu * 1e6 / published.received,
+      cpuPerEventUs: published === undefined ? NaN : cpu * 1e6 / scenario.events
+    }
+  } finally {
+    await server.stop()
+  }
+}
+
+function publishRequest (target: Target, port: number, events: number, rate: number, streams: string[],
+  expected: number, settleMs: number): PublishRequest {
+  return {
+    type: 'publish',
+    port,
+    events: Array.from({ length: events }, (_, seq) => {
+      const stream = streams[seq % streams.length]!
+      return target.publish(stream, `{"amount":"12.5","seq":${seq},"sentAt":0,"pad":"${PAD}"}`)
+    }),
+    rate,
+    expected,
+    settleMs
+  }
+}
+
+// --- report --------------------------------------------------------------------------------------
+
+const fmt = (value: number, digits = 1): string => Number.isFinite(value) ? value.toFixed(digits) : '–'
+
+function table (results: Measurement[]): string {
+  const lines: string[] = []
+  const baselines = ['naive node http', 'nginx + nchan']
+  for (const scenario of [...new Set(results.map(r => r.scenario))]) {
+    const rows = results.filter(r => r.scenario === scenario)
+    const idle = rows.every(r => r.events === 0)
+    lines.push(`\n### ${scenario}\n`)
+    lines.push(idle
+      ? '| server | connections | connect/s | RSS KiB per connection |'
+      : '| server | connections | delivered | lost | dup | p50 ms | p99 ms | max ms | CPU µs per delivery | CPU µs per event |')
+    lines.push(idle ? '|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|')
+    for (const r of rows) {
+      lines.push(idle
+        ? `| ${r.target} | ${r.connections} | ${fmt(r.connectPerSecond, 0)} | ${fmt(r.rssPerConnectionKiB, 2)} |`
+        : `| ${r.target} | ${r.connections} | ${r.received}/${r.expected} | ${r.lost} | ${r.duplicates} | ${fmt(r.latencyMs.p50)} | ` +
+          `${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.max)} | ${fmt(r.cpuPerDeliveryUs, 2)} | ${fmt(r.cpuPerEventUs, 0)} |`)
+    }
+    const ours = rows.find(r => r.target === flowfi.name)
+    for (const baseline of baselines) {
+      const base = rows.find(r => r.target === baseline)
+      if (ours === undefined || base === undefined) continue
+      lines.push(idle
+        ? `| **ratio to ${baseline}** | | ${fmt(ours.connectPerSecond / base.connectPerSecond, 2)}× | ${fmt(ours.rssPerConnectionKiB / base.rssPerConnectionKiB, 2)}× |`
+        : `| **ratio to ${baseline}** | | | | | ${fmt(ours.latencyMs.p50 / base.latencyMs.p50, 2)}× | ${fmt(ours.latencyMs.p99 / base.latencyMs.p99, 2)}× | ` +
+          `${fmt(ours.latencyMs.max / base.latencyMs.max, 2)}× | ${fmt(ours.cpuPerDeliveryUs / base.cpuPerDeliveryUs, 2)}× | ${fmt(ours.cpuPerEventUs / base.cpuPerEventUs, 2)}× |`)
+    }
+  }
+  return lines.join('\n')
+}
+
+async function main (): Promise<void> {
+  const options = parseOptions(process.argv.slice(2))
+  const targets = [flowfi, naive, nchan].filter(target =>
+    options.targets.some(name => target.name.startsWith(name.replace('nchan', 'nginx'))))
+  if (targets.includes(nchan) && !existsSync(NCHAN_MODULE)) {
+    process.stderr.write('nginx with nchan is not installed (apt-get install nginx-light libnginx-mod-nchan): skipped\n')
+    targets.splice(targets.indexOf(nchan), 1)
+  }
+  const n = options.connections
+  const max = options.maxConnections
+  const light = options.smoke ? { events: 6, rate: 20 } : { events: 20, rate: 2 }
+  const scenarios: Scenario[] = [
+    { name: `idle, ${n} connections`, connections: n, streams: 'all', events: 0, rate: 0 },
+    { name: `idle, ${max} connections`, connections: max, streams: 'all', events: 0, rate: 0 },
+    { name: `light: broadcast to ${n} at ${light.rate}/s`, connections: n, streams: 'all', ...light },
+    { name: `burst: ${options.smoke ? 20 : 200} events to ${n} as fast as possible`, connections: n, streams: 'all', events: options.smoke ? 20 : 200, rate: 0 },
+    { name: `targeted: 1 of ${Math.round(n / 10)}`, connections: Math.round(n / 10), streams: 'one each', events: 200, rate: 0 },
+    { name: `targeted: 1 of ${max}`, connections: max, streams: 'one each', events: 200, rate: 0 }
+  ].filter(s => options.only.some(kind => s.name.startsWith(kind))) as Scenario[]
+
+  const results: Measurement[] = []
+  let port = 20_000 + Math.floor(Math.random() * 20_000)
+  for (const scenario of scenarios) {
+    for (const target of targets) {
+      process.stderr.write(`${scenario.name}: ${target.name}...\n`)
+      results.push(await measure(target, scenario, port++, options.smoke ? 3000 : 15_000))
+    }
+  }
+  const header = `## Benchmark ${new Date().toISOString().slice(0, 10)}, ${availableParallelism()} CPUs, node ${process.version}` +
+    `${options.smoke ? ' (smoke)' : ''}`
+  process.stdout.write(`${header}\n${table(results)}\n`)
+  if (options.json !== undefined) writeFileSync(options.json, JSON.stringify({ date: new Date().toISOString(), options, results }, null, 2))
+}
+
+await main()
