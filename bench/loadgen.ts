@@ -114,12 +114,17 @@ async function connect (request: ConnectRequest): Promise<ConnectResult> {
       socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n`))
       // Connected once the status line has arrived.
       socket.once('data', chunk => {
-        if (!chunk.subarray(0, 12).toString().startsWith('HTTP/1.1 200')) failed++
-        else subscriber.index = subscribers.push(subscriber) - 1
+        if (!chunk.subarray(0, 12).toString().startsWith('HTTP/1.1 200')) {
+          socket.destroy() // counted as failed when it closes
+        } else {
+          subscriber.index = subscribers.push(subscriber) - 1
+        }
         socket.on('data', more => onData(subscriber, more))
         resolve()
       })
-      socket.once('error', () => { failed++; resolve() })
+      // Refused, reset, or closed before answering (a server out of connections): a failure.
+      socket.once('close', () => { if (subscriber.index < 0) { failed++; resolve() } })
+      socket.once('error', () => {})
     })
   }
   const worker = async (): Promise<void> => {

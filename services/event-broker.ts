@@ -3,7 +3,7 @@ import { EventIdGenerator, formatEventId, parseEventId } from './event-id.js'
 import { EventLog, type EventLogLimits, type LoggedEvent } from './event-log.js'
 import { encodeEvent } from './sse-frame.js'
 import { RateWindow } from './rate-window.js'
-import type { SseConnection } from './sse-connection.js'
+import { toChunk, type SseConnection } from './sse-connection.js'
 import { StreamParticipants } from './stream-participants.js'
 import { SubscriptionIndex, type Filters, type SubscriptionCounts } from './subscription-index.js'
 
@@ -52,6 +52,11 @@ export class EventBroker {
   #slowConsumerDisconnects = 0
   readonly #resyncs: Record<ResyncReason, number> = { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0 }
   #draining = false
+  /** Published, logged, not yet written: flushed together once the current turn of the event loop ends. */
+  #outbox: LoggedEvent[] = []
+  #flushScheduled = false
+  #flushes = 0
+  readonly #corked: SseConnection[] = []
 
   constructor (options: EventBrokerOptions) {
     this.#options = options
@@ -96,15 +101,46 @@ export class EventBroker {
     const idText = formatEventId(id)
     const streamId = streamIdOf(envelope)
     const users = this.#participantsOf(streamId, envelope)
-    const frame = encodeEvent(idText, envelope.event, JSON.stringify(envelope.data))
-    this.#log.append({ id, at: Date.now(), streamId, users, frame })
-    let delivered = 0
-    this.#index.forEachMatch(streamId, users, connection => {
-      if (this.#deliver(connection, frame)) delivered++
-    })
+    const event = { id, at: Date.now(), streamId, users, frame: encodeEvent(idText, envelope.event, JSON.stringify(envelope.data)) }
+    this.#log.append(event)
+    this.#outbox.push(event)
     this.#published.add(1)
-    this.#delivered.add(delivered)
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      setImmediate(this.#flush)
+    }
     return idText
+  }
+
+  /**
+   * Writes every event published since the last flush to the connections it matches. Each connection's
+   * socket is corked at its first frame and uncorked at the end, so whatever a connection gets from
+   * one flush leaves in one system call: under load, more events per flush, not more writes.
+   */
+  readonly #flush = (): void => {
+    this.#flushScheduled = false
+    const events = this.#outbox
+    if (events.length === 0) return
+    this.#outbox = []
+    const flush = ++this.#flushes
+    let delivered = 0
+    for (const event of events) {
+      const chunk = toChunk(event.frame)
+      this.#index.forEachMatch(event.streamId, event.users, connection => {
+        if (connection.flushMark !== flush) {
+          if (this.#evictIfSlow(connection)) return
+          connection.flushMark = flush
+          connection.sink.cork()
+          this.#corked.push(connection)
+        }
+        connection.write(event.frame, chunk)
+        connection.eventsSent++
+        delivered++
+      })
+    }
+    for (const connection of this.#corked) connection.sink.uncork()
+    this.#corked.length = 0
+    this.#delivered.add(delivered)
   }
 
   #participantsOf (streamId: string, envelope: Envelope): readonly string[] {
@@ -116,18 +152,14 @@ export class EventBroker {
   }
 
   /**
-   * Writes a frame, unless the client already holds more than it may: then it is dropped at once (it
-   * resumes from its last complete event), so that one slow client never holds memory or others up.
+   * Drops a client that already holds more unsent bytes than it may (it resumes from its last complete
+   * event), so that one slow client never holds memory or others up.
    */
-  #deliver (connection: SseConnection, frame: Buffer): boolean {
-    if (connection.buffered > this.#options.maxBufferedBytes) {
-      this.#slowConsumerDisconnects++
-      this.remove(connection)
-      connection.destroy()
-      return false
-    }
-    connection.write(frame)
-    connection.eventsSent++
+  #evictIfSlow (connection: SseConnection): boolean {
+    if (connection.buffered <= this.#options.maxBufferedBytes) return false
+    this.#slowConsumerDisconnects++
+    this.remove(connection)
+    connection.destroy()
     return true
   }
 
@@ -142,14 +174,17 @@ export class EventBroker {
     }
 
     // Written in rounds that stop when the client's buffer is full. Between rounds new events enter
-    // the log, and the next round finds its place again by the id of the last event looked at; when a
-    // round finds nothing new the connection goes live in the same turn, so nothing falls in between.
+    // the log, and the next round finds its place again by the id of the last event looked at. A round
+    // reads only as far as the events already flushed; when it finds nothing more, the connection goes
+    // live in the same turn, and the next flush brings the rest: nothing falls in between.
     let cursor = after
     for (;;) {
       const position = this.#log.resumeAfter(cursor)
       if (!position.ok) return this.#resync(connection, position.reason, lastEventId)
+      const end = this.#log.size - this.#outbox.length
       let index = position.index
-      for (let event = this.#log.at(index); event !== undefined; event = this.#log.at(++index)) {
+      for (; index < end; index++) {
+        const event = this.#log.at(index)!
         cursor = event.id
         if (!match(event)) continue
         connection.write(event.frame)
@@ -157,7 +192,7 @@ export class EventBroker {
         this.#replayed++
         if (connection.buffered > this.#options.maxBufferedBytes) break
       }
-      if (this.#log.at(index) === undefined) return
+      if (index >= end) return
       await connection.drained()
       if (!this.#isOpen(connection)) return
     }
@@ -181,8 +216,9 @@ export class EventBroker {
 
   /** Writes the same frame (a heartbeat) to every live connection; a replay needs none. */
   broadcast (frame: Buffer): void {
+    const chunk = toChunk(frame)
     for (const connection of this.#connections) {
-      if (connection.live) this.#deliver(connection, frame)
+      if (connection.live && !this.#evictIfSlow(connection)) connection.write(frame, chunk)
     }
   }
 
@@ -196,6 +232,7 @@ export class EventBroker {
    * arrive elsewhere as one spike. `farewell` gives the last frame of each (a retry hint).
    */
   async endAll (windowMs: number, farewell: () => Buffer): Promise<void> {
+    this.#flush() // what was published before the drain still goes out
     const streams = [...this.#connections]
     const step = 50
     const perTick = Math.max(1, Math.ceil(streams.length * step / Math.max(windowMs, step)))

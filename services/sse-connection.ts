@@ -1,59 +1,79 @@
 import type { Filters, Subscriber } from './subscription-index.js'
 
-/** The part of a Node HTTP/1.1 or HTTP/2 response that a stream writes to. */
-export interface EventStreamResponse {
+/** The socket (or HTTP/2 stream) a stream's frames are written to, below the HTTP response layer. */
+export interface EventSink {
   readonly writableLength: number
   readonly destroyed: boolean
   write (chunk: Buffer): boolean
+  cork (): void
+  uncork (): void
   end (): unknown
   destroy (): unknown
   once (event: 'drain' | 'close', listener: () => void): unknown
   off (event: 'drain' | 'close', listener: () => void): unknown
 }
 
-/** One open event stream: its filters, the response it writes to, and what it has been sent. */
+const CRLF = Buffer.from('\r\n')
+
+/** A frame as one HTTP/1.1 chunk: built once per event, then written as is to every connection. */
+export function toChunk (frame: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, CRLF])
+}
+
+/**
+ * One open event stream: its filters, where it writes, and what it has been sent. After the response
+ * head, frames go straight to the socket; on HTTP/1.1 each is already framed as a chunk.
+ */
 export class SseConnection implements Subscriber {
   matchRound = 0
+  /** The last flush that corked this connection (see EventBroker). */
+  flushMark = 0
   eventsSent = 0
   /** In the subscription index, receiving live events (false while its replay is written). */
   live = false
   readonly openedAt = Date.now()
 
-  constructor (readonly response: EventStreamResponse, readonly filters: Filters) {}
+  /**
+   * `chunked`: the response uses HTTP/1.1 chunked transfer coding, so frames are wrapped as chunks.
+   * `response` is the HTTP response the head went out on: ending it ends the stream the HTTP way.
+   */
+  constructor (readonly sink: EventSink, readonly chunked: boolean, readonly filters: Filters,
+    readonly response: { end (): unknown }) {}
 
   /** Bytes written but not yet taken by the client's socket. */
   get buffered (): number {
-    return this.response.writableLength
+    return this.sink.writableLength
   }
 
   get closed (): boolean {
-    return this.response.destroyed
+    return this.sink.destroyed
   }
 
-  write (frame: Buffer): void {
-    this.response.write(frame)
+  /** Writes one frame; pass its chunk when it is shared with other connections. */
+  write (frame: Buffer, chunk?: Buffer): void {
+    this.sink.write(this.chunked ? chunk ?? toChunk(frame) : frame)
   }
 
-  /** A clean end: what is buffered is still sent, then the response ends. */
+  /** A clean end: what is buffered is still sent, then the response ends (its last chunk). */
   end (): void {
     this.response.end()
   }
 
   /** Drops the connection at once, buffered bytes and all (a slow consumer). */
   destroy (): void {
-    this.response.destroy()
+    this.sink.destroy()
   }
 
   /** Resolves once the buffered bytes are taken, or the connection closes. */
   async drained (): Promise<void> {
     await new Promise<void>(resolve => {
       const done = (): void => {
-        this.response.off('drain', done)
-        this.response.off('close', done)
+        this.sink.off('drain', done)
+        this.sink.off('close', done)
         resolve()
       }
-      this.response.once('drain', done)
-      this.response.once('close', done)
+      this.sink.once('drain', done)
+      this.sink.once('close', done)
     })
   }
 }

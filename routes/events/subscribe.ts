@@ -39,8 +39,9 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
 
     reply.hijack()
     const response = reply.raw
-    // HTTP/2 forbids connection-specific headers, and an HTTP/1.0 stream ends with its connection.
-    response.writeHead(200, request.raw.httpVersion === '1.1' ? { ...HEADERS, connection: 'keep-alive' } : HEADERS)
+    // HTTP/1.1 responses of unknown length are chunked; an HTTP/1.0 stream ends with its connection.
+    const chunked = request.raw.httpVersion === '1.1'
+    response.writeHead(200, chunked ? { ...HEADERS, connection: 'keep-alive' } : HEADERS)
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
     if (app.broker.draining) {
@@ -49,7 +50,8 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
       return
     }
 
-    const connection = new SseConnection(response, parsed.filters)
+    // From here on frames go straight to the socket, framed as chunks once per event by the broker.
+    const connection = new SseConnection(request.raw.socket, chunked, parsed.filters, response)
     const lastEventId = lastEventIdOf(request.headers['last-event-id'] as string | undefined, query)
     request.log.info({ filters: parsed.filters, lastEventId }, 'stream opened')
     response.once('close', () => {
