@@ -26,6 +26,8 @@ export interface PublishResult {
   publishSeconds: number
   received: number
   duplicates: number
+  /** From the first event sent to the last delivery received. */
+  deliverySeconds: number
   latencyMs: { p50: number, p99: number, max: number }
 }
 
@@ -50,6 +52,7 @@ let eventCount = 0
 let received = 0
 let duplicates = 0
 let latencies = new Float64Array(0)
+let lastArrival = 0
 let onDelivery: (() => void) | undefined
 
 function readNumber (frame: Buffer, key: Buffer): number {
@@ -86,6 +89,7 @@ function onFrame (subscriber: Subscriber, frame: Buffer, arrivedAt: number): voi
   }
   seen[bit >> 3]! |= 1 << (bit & 7)
   latencies[received++] = arrivedAt - sentAt
+  lastArrival = arrivedAt
   onDelivery?.()
 }
 
@@ -204,6 +208,7 @@ async function publish (request: PublishRequest): Promise<PublishResult> {
     publishSeconds,
     received,
     duplicates,
+    deliverySeconds: (lastArrival - started) / 1000,
     latencyMs: { p50: at(0.5), p99: at(0.99), max: sorted.length === 0 ? NaN : sorted[sorted.length - 1]! }
   }
 }

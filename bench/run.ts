@@ -1,5 +1,7 @@
-// npm run bench -- [--smoke] [--connections 10000] [--max-connections 19000] [--only idle,light,burst,targeted]
-//                  [--targets flowfi,naive,nchan] [--json results.json]
+// npm run bench -- [--smoke] [--check] [--connections 10000] [--max-connections 19000]
+//                  [--only idle,light,burst,targeted] [--targets flowfi,naive,nchan] [--json results.json]
+// --smoke: a few hundred connections, seconds (what CI runs); --check: exit 1 if flowfi-events lost,
+// doubled or refused anything.
 //
 // Runs each scenario against flowfi-events and, in the same run, against the baselines: a naive
 // Node http SSE server (bench/naive-server.ts) and nginx with nchan when it is installed. Servers are
@@ -20,6 +22,7 @@ const CLOCK_TICKS = 100 // USER_HZ on Linux
 
 interface Options {
   smoke: boolean
+  check: boolean
   connections: number
   maxConnections: number
   only: string[]
@@ -35,6 +38,7 @@ function parseOptions (argv: string[]): Options {
   const smoke = argv.includes('--smoke')
   return {
     smoke,
+    check: argv.includes('--check'),
     connections: Number(value('connections') ?? (smoke ? 300 : 10_000)),
     maxConnections: Number(value('max-connections') ?? (smoke ? 500 : 19_000)),
     only: (value('only') ?? 'idle,light,burst,targeted').split(','),
@@ -199,6 +203,7 @@ interface Measurement {
   scenario: string
   target: string
   connections: number
+  failedConnections: number
   connectPerSecond: number
   rssPerConnectionKiB: number
   events: number
@@ -206,6 +211,7 @@ interface Measurement {
   received: number
   lost: number
   duplicates: number
+  deliverySeconds: number
   latencyMs: { p50: number, p99: number, max: number }
   cpuPerDeliveryUs: number
   cpuPerEventUs: number
@@ -249,6 +255,7 @@ async function measure (target: Target, scenario: Scenario, port: number, settle
       scenario: scenario.name,
       target: target.name,
       connections: connected.connections,
+      failedConnections: connected.failed,
       connectPerSecond: connected.connections / connected.seconds,
       rssPerConnectionKiB: (rssAfter - rssBefore) / Math.max(connected.connections, 1),
       events: scenario.events,
@@ -256,6 +263,7 @@ async function measure (target: Target, scenario: Scenario, port: number, settle
       received: published?.received ?? 0,
       lost: expected - (published?.received ?? 0),
       duplicates: published?.duplicates ?? 0,
+      deliverySeconds: published?.deliverySeconds ?? NaN,
       latencyMs: published?.latencyMs ?? { p50: NaN, p99: NaN, max: NaN },
       cpuPerDeliveryUs: published === undefined || published.received === 0 ? NaN : cpu * 1e6 / published.received,
       cpuPerEventUs: published === undefined ? NaN : cpu * 1e6 / scenario.events
@@ -283,6 +291,7 @@ function publishRequest (target: Target, port: number, events: number, rate: num
 // --- report --------------------------------------------------------------------------------------
 
 const fmt = (value: number, digits = 1): string => Number.isFinite(value) ? value.toFixed(digits) : '–'
+const connections = (r: Measurement): string => r.failedConnections > 0 ? `${r.connections} (${r.failedConnections} refused)` : String(r.connections)
 
 function table (results: Measurement[]): string {
   const lines: string[] = []
@@ -293,12 +302,12 @@ function table (results: Measurement[]): string {
     lines.push(`\n### ${scenario}\n`)
     lines.push(idle
       ? '| server | connections | connect/s | RSS KiB per connection |'
-      : '| server | connections | delivered | lost | dup | p50 ms | p99 ms | max ms | CPU µs per delivery | CPU µs per event |')
-    lines.push(idle ? '|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|')
+      : '| server | connections | delivered | lost | dup | all delivered in s | p50 ms | p99 ms | max ms | CPU µs per delivery | CPU µs per event |')
+    lines.push(idle ? '|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|---|')
     for (const r of rows) {
       lines.push(idle
-        ? `| ${r.target} | ${r.connections} | ${fmt(r.connectPerSecond, 0)} | ${fmt(r.rssPerConnectionKiB, 2)} |`
-        : `| ${r.target} | ${r.connections} | ${r.received}/${r.expected} | ${r.lost} | ${r.duplicates} | ${fmt(r.latencyMs.p50)} | ` +
+        ? `| ${r.target} | ${connections(r)} | ${fmt(r.connectPerSecond, 0)} | ${fmt(r.rssPerConnectionKiB, 2)} |`
+        : `| ${r.target} | ${connections(r)} | ${r.received}/${r.expected} | ${r.lost} | ${r.duplicates} | ${fmt(r.deliverySeconds, 2)} | ${fmt(r.latencyMs.p50)} | ` +
           `${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.max)} | ${fmt(r.cpuPerDeliveryUs, 2)} | ${fmt(r.cpuPerEventUs, 0)} |`)
     }
     const ours = rows.find(r => r.target === flowfi.name)
@@ -307,7 +316,7 @@ function table (results: Measurement[]): string {
       if (ours === undefined || base === undefined) continue
       lines.push(idle
         ? `| **ratio to ${baseline}** | | ${fmt(ours.connectPerSecond / base.connectPerSecond, 2)}× | ${fmt(ours.rssPerConnectionKiB / base.rssPerConnectionKiB, 2)}× |`
-        : `| **ratio to ${baseline}** | | | | | ${fmt(ours.latencyMs.p50 / base.latencyMs.p50, 2)}× | ${fmt(ours.latencyMs.p99 / base.latencyMs.p99, 2)}× | ` +
+        : `| **ratio to ${baseline}** | | | | | ${fmt(ours.deliverySeconds / base.deliverySeconds, 2)}× | ${fmt(ours.latencyMs.p50 / base.latencyMs.p50, 2)}× | ${fmt(ours.latencyMs.p99 / base.latencyMs.p99, 2)}× | ` +
           `${fmt(ours.latencyMs.max / base.latencyMs.max, 2)}× | ${fmt(ours.cpuPerDeliveryUs / base.cpuPerDeliveryUs, 2)}× | ${fmt(ours.cpuPerEventUs / base.cpuPerEventUs, 2)}× |`)
     }
   }
@@ -346,6 +355,11 @@ async function main (): Promise<void> {
     `${options.smoke ? ' (smoke)' : ''}`
   process.stdout.write(`${header}\n${table(results)}\n`)
   if (options.json !== undefined) writeFileSync(options.json, JSON.stringify({ date: new Date().toISOString(), options, results }, null, 2))
+  const faults = results.filter(r => r.target === flowfi.name && (r.lost > 0 || r.duplicates > 0 || r.failedConnections > 0))
+  if (options.check && faults.length > 0) {
+    process.stderr.write(`flowfi-events lost, doubled or refused in: ${faults.map(r => r.scenario).join('; ')}\n`)
+    process.exitCode = 1
+  }
 }
 
 await main()

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { streamIdOf, type Envelope } from './event-schema.js'
 import { EventIdGenerator, formatEventId, parseEventId } from './event-id.js'
 import { EventLog, type EventLogLimits, type LoggedEvent } from './event-log.js'
@@ -33,6 +34,8 @@ export interface BrokerStats {
 
 /** Longest client-sent id echoed back in `events.resync`. */
 const MAX_ECHOED_ID = 64
+/** Longest wait for more events before a flush, on a busy server (see #scheduleFlush). */
+const MAX_LINGER_MS = 20
 
 /**
  * The in-process hub: gives each published event its id, serialises it once, logs it, and writes
@@ -56,6 +59,8 @@ export class EventBroker {
   #outbox: LoggedEvent[] = []
   #flushScheduled = false
   #flushes = 0
+  #lastFlushEnded = 0
+  #lastFlushTook = 0
   readonly #corked: SseConnection[] = []
 
   constructor (options: EventBrokerOptions) {
@@ -105,24 +110,36 @@ export class EventBroker {
     this.#log.append(event)
     this.#outbox.push(event)
     this.#published.add(1)
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true
-      setImmediate(this.#flush)
-    }
+    if (!this.#flushScheduled) this.#scheduleFlush()
     return idText
   }
 
   /**
-   * Writes every event published since the last flush to the connections it matches. Each connection's
-   * socket is corked at its first frame and uncorked at the end, so whatever a connection gets from
-   * one flush leaves in one system call: under load, more events per flush, not more writes.
+   * A flush runs once the current turn of the event loop is over. When the last flush was long (many
+   * connections), the next one waits about as long again, at most MAX_LINGER_MS: the server then
+   * spends half its time taking events in and half writing them out, and each write carries more
+   * events. An idle server flushes at once.
+   */
+  #scheduleFlush (): void {
+    this.#flushScheduled = true
+    const linger = Math.min(this.#lastFlushTook, MAX_LINGER_MS) - (performance.now() - this.#lastFlushEnded)
+    if (linger >= 1) setTimeout(this.#flush, linger)
+    else setImmediate(this.#flush)
+  }
+
+  /**
+   * Writes every event published since the last flush to the connections it matches. When there are
+   * several, each connection's socket is corked at its first frame and uncorked at the end, so all it
+   * gets from one flush leaves in one system call.
    */
   readonly #flush = (): void => {
     this.#flushScheduled = false
     const events = this.#outbox
     if (events.length === 0) return
+    const started = performance.now()
     this.#outbox = []
     const flush = ++this.#flushes
+    const cork = events.length > 1
     let delivered = 0
     for (const event of events) {
       const chunk = toChunk(event.frame)
@@ -130,8 +147,10 @@ export class EventBroker {
         if (connection.flushMark !== flush) {
           if (this.#evictIfSlow(connection)) return
           connection.flushMark = flush
-          connection.sink.cork()
-          this.#corked.push(connection)
+          if (cork) {
+            connection.sink.cork()
+            this.#corked.push(connection)
+          }
         }
         connection.write(event.frame, chunk)
         connection.eventsSent++
@@ -141,6 +160,8 @@ export class EventBroker {
     for (const connection of this.#corked) connection.sink.uncork()
     this.#corked.length = 0
     this.#delivered.add(delivered)
+    this.#lastFlushEnded = performance.now()
+    this.#lastFlushTook = this.#lastFlushEnded - started
   }
 
   #participantsOf (streamId: string, envelope: Envelope): readonly string[] {

@@ -1,0 +1,51 @@
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { EventBroker } from '../services/event-broker.js'
+import { SseConnection, type EventSink } from '../services/sse-connection.js'
+
+// The flush schedule depends on how long writing takes. A real socket makes that a matter of the
+// machine's speed; this sink takes a fixed time per write, so the test sees the schedule itself.
+class SlowSink implements EventSink {
+  writableLength = 0
+  destroyed = false
+  corked = 0
+  /** Frames written, grouped by the cork that held them (an uncorked write is a group of one). */
+  groups: number[] = []
+  constructor (readonly msPerWrite: number) {}
+  write (): boolean {
+    const until = performance.now() + this.msPerWrite
+    while (performance.now() < until) { /* a slow system call */ }
+    if (this.corked > 0) this.groups[this.groups.length - 1]!++
+    else this.groups.push(1)
+    return true
+  }
+
+  cork (): void { if (this.corked++ === 0) this.groups.push(0) }
+  uncork (): void { this.corked-- }
+  end (): void {}
+  destroy (): void {}
+  once (): void {}
+  off (): void {}
+}
+
+const limits = { maxEvents: 100, maxAgeMs: 60_000, maxBytes: 1 << 20 }
+const cancelled = (streamId: string) => ({ event: 'stream.cancelled' as const, data: { streamId } })
+
+t.test('events published while the server is busy writing are gathered into the next flush', async t => {
+  const broker = new EventBroker({ maxTrackedStreams: 10, history: limits, maxReplay: 10, maxBufferedBytes: 1 << 20 })
+  const sink = new SlowSink(5)
+  await broker.open(new SseConnection(sink, false, { all: true, streams: [], users: [] }, sink), undefined)
+
+  broker.publish([cancelled('a')])
+  await nextTurn()
+  t.same(sink.groups, [1], 'an idle broker flushes in the next turn; the write took 5 ms')
+
+  broker.publish([cancelled('b')])
+  await nextTurn()
+  t.same(sink.groups, [1], 'after a long flush, the next one waits')
+  broker.publish([cancelled('c')])
+  broker.publish([cancelled('d')])
+  await sleep(30)
+  t.same(sink.groups, [1, 3], 'the three events left as one corked write')
+  t.equal(broker.stats().delivered.total, 4)
+})
