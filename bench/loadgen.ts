@@ -122,13 +122,15 @@ async function connect (request: ConnectRequest): Promise<ConnectResult> {
           socket.destroy() // counted as failed when it closes
         } else {
           subscriber.index = subscribers.push(subscriber) - 1
+          socket.setTimeout(0)
         }
         socket.on('data', more => onData(subscriber, more))
         resolve()
       })
-      // Refused, reset, or closed before answering (a server out of connections): a failure.
+      // Refused, reset, closed or silent for 10 s before answering (a server out of connections): a failure.
       socket.once('close', () => { if (subscriber.index < 0) { failed++; resolve() } })
       socket.once('error', () => {})
+      socket.setTimeout(10_000, () => { if (subscriber.index < 0) socket.destroy() })
     })
   }
   const worker = async (): Promise<void> => {
