@@ -16,6 +16,8 @@ export interface EventBrokerOptions {
   maxReplay: number
   /** A connection holding more unsent bytes than this is closed rather than written to. */
   maxBufferedBytes: number
+  /** Longest wait for more events before a flush on a busy server (see #scheduleFlush); default 20. */
+  maxLingerMs?: number
 }
 
 /** Why a resuming client is told to refetch its state. */
@@ -34,8 +36,6 @@ export interface BrokerStats {
 
 /** Longest client-sent id echoed back in `events.resync`. */
 const MAX_ECHOED_ID = 64
-/** Longest wait for more events before a flush, on a busy server (see #scheduleFlush). */
-const MAX_LINGER_MS = 20
 
 /**
  * The in-process hub: gives each published event its id, serialises it once, logs it, and writes
@@ -116,13 +116,13 @@ export class EventBroker {
 
   /**
    * A flush runs once the current turn of the event loop is over. When the last flush was long (many
-   * connections), the next one waits about as long again, at most MAX_LINGER_MS: the server then
+   * connections), the next one waits about as long again, at most `maxLingerMs`: the server then
    * spends half its time taking events in and half writing them out, and each write carries more
    * events. An idle server flushes at once.
    */
   #scheduleFlush (): void {
     this.#flushScheduled = true
-    const linger = Math.min(this.#lastFlushTook, MAX_LINGER_MS) - (performance.now() - this.#lastFlushEnded)
+    const linger = Math.min(this.#lastFlushTook, this.#options.maxLingerMs ?? 20) - (performance.now() - this.#lastFlushEnded)
     if (linger >= 1) setTimeout(this.#flush, linger)
     else setImmediate(this.#flush)
   }

@@ -1,7 +1,8 @@
-import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import t from 'tap'
 import { EventBroker } from '../services/event-broker.js'
 import { SseConnection, type EventSink } from '../services/sse-connection.js'
+import { waitUntil } from './helpers/app.js'
 
 // The flush schedule depends on how long writing takes. A real socket makes that a matter of the
 // machine's speed; this sink takes a fixed time per write, so the test sees the schedule itself.
@@ -32,20 +33,21 @@ const limits = { maxEvents: 100, maxAgeMs: 60_000, maxBytes: 1 << 20 }
 const cancelled = (streamId: string) => ({ event: 'stream.cancelled' as const, data: { streamId } })
 
 t.test('events published while the server is busy writing are gathered into the next flush', async t => {
-  const broker = new EventBroker({ maxTrackedStreams: 10, history: limits, maxReplay: 10, maxBufferedBytes: 1 << 20 })
-  const sink = new SlowSink(5)
+  // A long write and a long linger cap, so that no pause of a busy test machine changes the schedule.
+  const broker = new EventBroker({ maxTrackedStreams: 10, history: limits, maxReplay: 10, maxBufferedBytes: 1 << 20, maxLingerMs: 2000 })
+  const sink = new SlowSink(200)
   await broker.open(new SseConnection(sink, false, { all: true, streams: [], users: [] }, sink), undefined)
 
   broker.publish([cancelled('a')])
   await nextTurn()
-  t.same(sink.groups, [1], 'an idle broker flushes in the next turn; the write took 5 ms')
+  t.same(sink.groups, [1], 'an idle broker flushes in the next turn; the write took 200 ms')
 
   broker.publish([cancelled('b')])
   await nextTurn()
   t.same(sink.groups, [1], 'after a long flush, the next one waits')
   broker.publish([cancelled('c')])
   broker.publish([cancelled('d')])
-  await sleep(30)
+  await waitUntil('the next flush', () => sink.groups.length === 2)
   t.same(sink.groups, [1, 3], 'the three events left as one corked write')
   t.equal(broker.stats().delivered.total, 4)
 })
