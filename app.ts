@@ -1,6 +1,8 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Config } from './services/config.js'
+import { REDACTED_PATHS, redactUrl } from './services/log-redaction.js'
 import errors from './plugins/errors.js'
+import metrics from './plugins/metrics.js'
 import sseBroker from './plugins/sse-broker.js'
 import health from './routes/health.js'
 import publish from './routes/events/publish.js'
@@ -8,13 +10,30 @@ import stats from './routes/events/stats.js'
 import subscribe from './routes/events/subscribe.js'
 
 export interface BuildOptions {
-  /** Overrides the logger built from `config.logLevel` (tests pass a stream to read the logs). */
-  logger?: FastifyServerOptions['logger']
+  /** Where the JSON log lines go (standard output by default; tests read them). */
+  logStream?: { write (line: string): void }
 }
 
 /** Builds the service: plugins, then routes. Listening is the caller's business. */
 export function buildApp (config: Config, options: BuildOptions = {}): FastifyInstance {
-  const app = Fastify({ logger: options.logger ?? { level: config.logLevel } })
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+      redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+      serializers: {
+        req: (request: FastifyRequest) => ({
+          method: request.method,
+          url: redactUrl(request.url),
+          host: request.host,
+          remoteAddress: request.ip,
+          remotePort: request.socket?.remotePort
+        })
+      }
+    },
+    // An event stream is not a request that completes: it logs its own open and close lines.
+    disableRequestLogging: (request: FastifyRequest) => request.url.startsWith('/events/subscribe')
+  })
 
   app.register(errors)
   app.register(sseBroker, {
@@ -27,6 +46,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     drainDelayMs: config.drainDelayMs,
     drainWindowMs: config.drainWindowMs
   })
+  app.register(metrics, { port: config.metricsPort, host: config.host })
   app.register(health)
   app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs })
   app.register(publish, {

@@ -118,6 +118,7 @@ const flowfi = nodeTarget('flowfi-events', '../server.js', {
   HOST: '127.0.0.1',
   NODE_ENV: 'production',
   LOG_LEVEL: 'warn',
+  METRICS_PORT: '0',
   PUBLISH_TOKEN: TOKEN
 }, subscribeQuery, (stream, body) => ({
   path: '/events/publish',

@@ -30,6 +30,8 @@ export interface Config {
   drainDelayMs: number
   drainWindowMs: number
   shutdownTimeoutMs: number
+  /** Port of the separate Prometheus listener; 0 serves /metrics on the main port instead. */
+  metricsPort: number
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -98,7 +100,8 @@ export function loadConfig (env: Env = process.env): Config {
     historyMaxBytes: integer(env, 'HISTORY_MAX_BYTES', 64 * MiB, 0, 64 * 1024 * MiB),
     maxReplay: integer(env, 'MAX_REPLAY', 10_000, 1, 10_000_000),
     maxBufferedBytes: integer(env, 'MAX_BUFFERED_BYTES', MiB, 1024, 1024 * MiB),
-    ...drainTimes(env)
+    ...drainTimes(env),
+    metricsPort: integer(env, 'METRICS_PORT', 9091, 0, 65535)
   }
 }
 

@@ -5,6 +5,7 @@ import { EventLog, type EventLogLimits, type LoggedEvent } from './event-log.js'
 import { encodeEvent } from './sse-frame.js'
 import { RateWindow } from './rate-window.js'
 import { toChunk, type SseConnection } from './sse-connection.js'
+import { DeliveryMetrics, type CloseReason, type ResyncReason } from './delivery-metrics.js'
 import { StreamParticipants } from './stream-participants.js'
 import { SubscriptionIndex, type Filters, type SubscriptionCounts } from './subscription-index.js'
 
@@ -20,16 +21,10 @@ export interface EventBrokerOptions {
   maxLingerMs?: number
 }
 
-/** Why a resuming client is told to refetch its state. */
-export type ResyncReason = 'malformed_id' | 'unknown_id' | 'expired' | 'replay_limit'
-
 export interface BrokerStats {
   connections: SubscriptionCounts & { replaying: number }
   published: { total: number, perSecond: number }
   delivered: { total: number, perSecond: number }
-  replayed: number
-  resyncs: Record<ResyncReason, number>
-  slowConsumerDisconnects: number
   history: { events: number, bytes: number, oldestId: string | null, newestId: string | null }
   trackedStreams: number
 }
@@ -51,12 +46,13 @@ export class EventBroker {
   readonly #published = new RateWindow()
   readonly #delivered = new RateWindow()
   readonly #options: EventBrokerOptions
-  #replayed = 0
-  #slowConsumerDisconnects = 0
-  readonly #resyncs: Record<ResyncReason, number> = { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0 }
+  /** The counters and histograms that stats and /metrics read. */
+  readonly metrics = new DeliveryMetrics()
   #draining = false
   /** Published, logged, not yet written: flushed together once the current turn of the event loop ends. */
   #outbox: LoggedEvent[] = []
+  /** When each outbox event was published (performance.now()), for the delivery latency. */
+  #outboxTimes: number[] = []
   #flushScheduled = false
   #flushes = 0
   #lastFlushEnded = 0
@@ -91,9 +87,25 @@ export class EventBroker {
     return this.#connections.has(connection) && !connection.closed
   }
 
-  remove (connection: SseConnection): void {
+  /** Forgets a stream, the first time with the reason it ended. */
+  remove (connection: SseConnection, reason: CloseReason = 'client_closed'): void {
     if (!this.#connections.delete(connection)) return
     if (connection.live) this.#index.remove(connection)
+    connection.closeReason = reason
+    this.metrics.closes[reason]++
+    this.metrics.connectionDuration.observe((Date.now() - connection.openedAt) / 1000)
+  }
+
+  /** Streams open now, live or replaying. */
+  get size (): number {
+    return this.#connections.size
+  }
+
+  /** Bytes written to the streams and not yet taken by their clients. */
+  bufferedBytes (): number {
+    let total = 0
+    for (const connection of this.#connections) total += connection.buffered
+    return total
   }
 
   /** Delivers validated events in order; returns the id given to each. */
@@ -109,7 +121,9 @@ export class EventBroker {
     const event = { id, at: Date.now(), streamId, users, frame: encodeEvent(idText, envelope.event, JSON.stringify(envelope.data)) }
     this.#log.append(event)
     this.#outbox.push(event)
+    this.#outboxTimes.push(performance.now())
     this.#published.add(1)
+    this.metrics.published[envelope.event]++
     if (!this.#flushScheduled) this.#scheduleFlush()
     return idText
   }
@@ -135,14 +149,17 @@ export class EventBroker {
   readonly #flush = (): void => {
     this.#flushScheduled = false
     const events = this.#outbox
+    const times = this.#outboxTimes
     if (events.length === 0) return
     const started = performance.now()
     this.#outbox = []
+    this.#outboxTimes = []
     const flush = ++this.#flushes
     const cork = events.length > 1
     let delivered = 0
-    for (const event of events) {
+    for (const [position, event] of events.entries()) {
       const chunk = toChunk(event.frame)
+      const before = delivered
       this.#index.forEachMatch(event.streamId, event.users, connection => {
         if (connection.flushMark !== flush) {
           if (this.#evictIfSlow(connection)) return
@@ -156,10 +173,12 @@ export class EventBroker {
         connection.eventsSent++
         delivered++
       })
+      this.metrics.deliveryLatency.observe((performance.now() - times[position]!) / 1000, delivered - before)
     }
     for (const connection of this.#corked) connection.sink.uncork()
     this.#corked.length = 0
     this.#delivered.add(delivered)
+    this.metrics.delivered += delivered
     this.#lastFlushEnded = performance.now()
     this.#lastFlushTook = this.#lastFlushEnded - started
   }
@@ -178,8 +197,8 @@ export class EventBroker {
    */
   #evictIfSlow (connection: SseConnection): boolean {
     if (connection.buffered <= this.#options.maxBufferedBytes) return false
-    this.#slowConsumerDisconnects++
-    this.remove(connection)
+    this.metrics.slowConsumerDisconnects++
+    this.remove(connection, 'slow_consumer')
     connection.destroy()
     return true
   }
@@ -210,7 +229,7 @@ export class EventBroker {
         if (!match(event)) continue
         connection.write(event.frame)
         connection.eventsSent++
-        this.#replayed++
+        this.metrics.replayed++
         if (connection.buffered > this.#options.maxBufferedBytes) break
       }
       if (index >= end) return
@@ -229,7 +248,7 @@ export class EventBroker {
 
   /** Tells the client to refetch its state; its next resume starts from the newest event. */
   #resync (connection: SseConnection, reason: ResyncReason, lastEventId: string): void {
-    this.#resyncs[reason]++
+    this.metrics.resyncs[reason]++
     const newest = this.#log.newestId
     const data = JSON.stringify({ reason, lastEventId: lastEventId.slice(0, MAX_ECHOED_ID) })
     connection.write(encodeEvent(newest === undefined ? '' : formatEventId(newest), 'events.resync', data))
@@ -260,7 +279,7 @@ export class EventBroker {
     while (streams.length > 0) {
       for (const connection of streams.splice(0, perTick)) {
         if (!this.#connections.has(connection)) continue
-        this.remove(connection)
+        this.remove(connection, 'drain')
         connection.write(farewell())
         connection.end()
       }
@@ -277,9 +296,6 @@ export class EventBroker {
       connections: { ...counts, replaying: this.#connections.size - counts.total },
       published: { total: this.#published.total, perSecond: this.#published.perSecond(now) },
       delivered: { total: this.#delivered.total, perSecond: this.#delivered.perSecond(now) },
-      replayed: this.#replayed,
-      resyncs: { ...this.#resyncs },
-      slowConsumerDisconnects: this.#slowConsumerDisconnects,
       history: {
         events: this.#log.size,
         bytes: this.#log.bytes,

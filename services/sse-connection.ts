@@ -1,3 +1,4 @@
+import type { CloseReason } from './delivery-metrics.js'
 import type { Filters, Subscriber } from './subscription-index.js'
 
 /** The socket (or HTTP/2 stream) a stream's frames are written to, below the HTTP response layer. */
@@ -31,6 +32,8 @@ export class SseConnection implements Subscriber {
   eventsSent = 0
   /** In the subscription index, receiving live events (false while its replay is written). */
   live = false
+  /** Why it ended, once the broker has let it go. */
+  closeReason: CloseReason | undefined
   readonly openedAt = Date.now()
 
   /**

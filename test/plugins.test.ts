@@ -2,6 +2,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import errors from '../plugins/errors.js'
 import sseBroker from '../plugins/sse-broker.js'
+import metrics from '../plugins/metrics.js'
 
 t.test('errors: a crash answers 500 with a JSON body that leaks nothing, and is logged', async t => {
   const lines: Array<Record<string, any>> = []
@@ -27,21 +28,30 @@ t.test('errors: a crash answers 500 with a JSON body that leaks nothing, and is 
   t.same(await odd.json(), { error: 'error', message: 'no such status' }, 'a status with no name still gets a code')
 })
 
+const brokerOptions = {
+  heartbeatMs: 1000,
+  retryMs: 1000,
+  maxTrackedStreams: 10,
+  history: { maxEvents: 10, maxAgeMs: 1000, maxBytes: 1000 },
+  maxReplay: 10,
+  maxBufferedBytes: 1024,
+  drainDelayMs: 0,
+  drainWindowMs: 0
+}
+
 t.test('sse-broker: options are checked up front', async t => {
-  const valid = {
-    heartbeatMs: 1000,
-    retryMs: 1000,
-    maxTrackedStreams: 10,
-    history: { maxEvents: 10, maxAgeMs: 1000, maxBytes: 1000 },
-    maxReplay: 10,
-    maxBufferedBytes: 1024,
-    drainDelayMs: 0,
-    drainWindowMs: 0
-  }
   for (const name of ['heartbeatMs', 'retryMs', 'maxReplay', 'maxBufferedBytes'] as const) {
     const app = Fastify()
     t.teardown(() => app.close())
-    app.register(sseBroker, { ...valid, [name]: 0 })
+    app.register(sseBroker, { ...brokerOptions, [name]: 0 })
     await t.rejects(async () => await app.ready(), { message: `sse-broker: ${name} must be a positive integer` })
   }
+})
+
+t.test('metrics: options are checked up front', async t => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(sseBroker, brokerOptions)
+  app.register(metrics, { port: 70000, host: '127.0.0.1' })
+  await t.rejects(async () => await app.ready(), { message: 'metrics: port must be an integer from 0 to 65535' })
 })

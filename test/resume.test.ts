@@ -47,7 +47,7 @@ t.test('resuming from the newest id replays nothing and needs no resync', async 
   const client = await subscribe(t, url, 'all=true', { 'last-event-id': ids[1]! })
   const [live] = await publishIds(url, [cancelled('a')])
   t.same((await client.eventCount(1)).map(e => e.id), [live])
-  t.same(app.broker.stats().resyncs, { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0 })
+  t.same(app.broker.metrics.resyncs, { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0 })
 })
 
 t.test('events.resync for malformed, unknown and expired ids, then live', async t => {
@@ -72,7 +72,7 @@ t.test('events.resync for malformed, unknown and expired ids, then live', async 
   // ids[1] is the newest id that left: everything after it is still there, so it replays.
   const replayed = await subscribe(t, url, 'all=true', { 'last-event-id': ids[1]! })
   t.same((await replayed.eventCount(3)).map(e => e.id), ids.slice(2))
-  t.match(app.broker.stats().resyncs, { malformed_id: 2, unknown_id: 2, expired: 2 })
+  t.match(app.broker.metrics.resyncs, { malformed_id: 2, unknown_id: 2, expired: 2 })
 })
 
 t.test('a resync carries an empty id when nothing was ever published, and long ids are cut', async t => {
@@ -159,7 +159,7 @@ t.test('no gap and no duplicate when events are published while a long replay is
   await client.eventCount(expected.length, 20_000)
   t.same(idsOf(client), expected, `all ${expected.length} events, each once, in order`)
   t.equal(app.broker.stats().connections.replaying, 0)
-  t.equal(app.broker.stats().slowConsumerDisconnects, 0)
+  t.equal(app.broker.metrics.slowConsumerDisconnects, 0)
 })
 
 t.test('an EventSource that loses its connection resumes by itself with Last-Event-ID', async t => {
@@ -190,5 +190,5 @@ t.test('an EventSource that loses its connection resumes by itself with Last-Eve
   const live = await publishIds(url, [cancelled('a')])
   await waitUntil('five events', () => received.length >= 5)
   t.same(received, [...firstIds, missed[0], missed[2], ...live], 'every event once, in order, across the reconnection')
-  t.equal(app.broker.stats().replayed, 2)
+  t.equal(app.broker.metrics.replayed, 2)
 })

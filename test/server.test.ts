@@ -7,7 +7,7 @@ import { runEntry } from './helpers/process.js'
 
 /** Runs server.ts as the real process it is in production, on a free loopback port. */
 function startServer (env: Record<string, string>) {
-  const server = runEntry('server', [], { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env })
+  const server = runEntry('server', [], { HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ...env })
   const listening = new Promise<string>((resolve, reject) => {
     server.child.stdout.on('data', () => {
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output().stdout)

@@ -25,15 +25,36 @@ t.test('stats count connections by filter kind, events published and delivered',
     instanceId: 'stats-test',
     version: '0.1.0',
     uptimeSeconds: Number,
-    connections: { active: 3, byFilter: { all: 1, streams: 2, users: 1 } },
-    events: { published: 3, delivered: 6, publishedPerSecond: 3 / 60, deliveredPerSecond: 6 / 60 },
+    draining: false,
+    connections: {
+      active: 3,
+      replaying: 0,
+      byFilter: { all: 1, streams: 2, users: 1 },
+      opened: 3,
+      rejected: { bad_request: 0, draining: 0 },
+      reconnections: 0,
+      closed: { client_closed: 0, slow_consumer: 0, drain: 0 }
+    },
+    events: {
+      published: 3,
+      delivered: 6,
+      publishedPerSecond: 3 / 60,
+      deliveredPerSecond: 6 / 60,
+      publishedByType: { 'stream.cancelled': 3, 'stream.created': 0 },
+      rejected: { invalid_event: 0, invalid_batch: 0, unauthorized: 0 },
+      replayed: 0
+    },
+    resyncs: { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0 },
+    slowConsumerDisconnects: 0,
+    bufferedBytes: 0,
+    history: { events: 3, bytes: Number },
     trackedStreams: 0
   })
 
   all.close()
   await new Promise(resolve => setTimeout(resolve, 50))
   const after = await (await fetch(`${url}/events/stats`)).json() as { connections: unknown }
-  t.match(after.connections, { active: 2, byFilter: { all: 0, streams: 2, users: 1 } })
+  t.match(after.connections, { active: 2, byFilter: { all: 0, streams: 2, users: 1 }, closed: { client_closed: 1 } })
 })
 
 t.test('the per-second rates cover the last minute', async t => {

@@ -31,6 +31,7 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
   app.post('/events/publish', {
     onRequest: (request, reply, next) => {
       if (expected === undefined || bearerMatches(request, expected)) return next()
+      app.broker.metrics.rejected.unauthorized++
       reply.code(401).header('www-authenticate', 'Bearer realm="flowfi-events"')
         .send({ error: 'unauthorized', message: 'publishing needs Authorization: Bearer <PUBLISH_TOKEN>' })
     }
@@ -38,6 +39,7 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
     const single = !Array.isArray(request.body)
     const items: unknown[] = single ? [request.body] : request.body as unknown[]
     if (items.length === 0 || items.length > options.maxPublishBatch) {
+      app.broker.metrics.rejected.invalid_batch += Math.max(items.length, 1)
       return reply.code(400).send({
         error: 'invalid_batch',
         message: `a batch holds 1 to ${options.maxPublishBatch} events; this one has ${items.length}`
@@ -52,6 +54,7 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
       else invalid.push({ index, problems: result.problems })
     })
     if (invalid.length > 0) {
+      app.broker.metrics.rejected.invalid_event += invalid.length
       const first = invalid[0]!.problems[0]!
       return reply.code(400).send({
         error: 'invalid_event',

@@ -5,14 +5,14 @@ export interface StatsOptions {
   instanceId: string
 }
 
-/** `GET /events/stats`: what a person wants to see at a glance. */
+/** `GET /events/stats`: what a person wants to see at a glance, from the same counters as /metrics. */
 const stats: FastifyPluginCallback<StatsOptions> = (app, options, done) => {
   const startedAt = Date.now()
 
   app.get('/events/stats', () => {
     const now = Date.now()
-    const stats = app.broker.stats(now)
-    const { connections, published, delivered } = stats
+    const { connections, published, delivered, history, trackedStreams } = app.broker.stats(now)
+    const metrics = app.broker.metrics
     return {
       instanceId: options.instanceId,
       version,
@@ -21,19 +21,26 @@ const stats: FastifyPluginCallback<StatsOptions> = (app, options, done) => {
       connections: {
         active: connections.total + connections.replaying,
         replaying: connections.replaying,
-        byFilter: { all: connections.all, streams: connections.streams, users: connections.users }
+        byFilter: { all: connections.all, streams: connections.streams, users: connections.users },
+        opened: metrics.connections.opened,
+        rejected: { bad_request: metrics.connections.bad_request, draining: metrics.connections.draining },
+        reconnections: metrics.reconnections,
+        closed: metrics.closes
       },
       events: {
         published: published.total,
         delivered: delivered.total,
         publishedPerSecond: published.perSecond,
         deliveredPerSecond: delivered.perSecond,
-        replayed: stats.replayed
+        publishedByType: metrics.published,
+        rejected: metrics.rejected,
+        replayed: metrics.replayed
       },
-      resyncs: stats.resyncs,
-      slowConsumerDisconnects: stats.slowConsumerDisconnects,
-      history: stats.history,
-      trackedStreams: stats.trackedStreams
+      resyncs: metrics.resyncs,
+      slowConsumerDisconnects: metrics.slowConsumerDisconnects,
+      bufferedBytes: app.broker.bufferedBytes(),
+      history,
+      trackedStreams
     }
   })
   done()

@@ -35,7 +35,11 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
   app.get('/events/subscribe', (request, reply) => {
     const query = request.query as SubscribeQuery
     const parsed = parseFilters(query, options.maxFilters)
-    if (!parsed.ok) return reply.code(400).send(parsed.problem)
+    const metrics = app.broker.metrics
+    if (!parsed.ok) {
+      metrics.connections.bad_request++
+      return reply.code(400).send(parsed.problem)
+    }
 
     reply.hijack()
     const response = reply.raw
@@ -46,6 +50,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     response.write(retry)
     if (app.broker.draining) {
       // A clean end, never an error status: EventSource gives up on those, but retries after this.
+      metrics.connections.draining++
       response.end()
       return
     }
@@ -53,12 +58,15 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     // From here on frames go straight to the socket, framed as chunks once per event by the broker.
     const connection = new SseConnection(request.raw.socket, chunked, parsed.filters, response)
     const lastEventId = lastEventIdOf(request.headers['last-event-id'] as string | undefined, query)
+    metrics.connections.opened++
+    if (lastEventId !== undefined) metrics.reconnections++
     request.log.info({ filters: parsed.filters, lastEventId }, 'stream opened')
     response.once('close', () => {
       app.broker.remove(connection)
       request.log.info({
         durationMs: Date.now() - connection.openedAt,
-        eventsSent: connection.eventsSent
+        eventsSent: connection.eventsSent,
+        reason: connection.closeReason
       }, 'stream closed')
     })
     void app.broker.open(connection, lastEventId)

@@ -27,8 +27,8 @@ export async function startApp (t: Teardown, env: Record<string, string> = {}): 
       done()
     }
   })
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', ...env })
-  const app = buildApp(config, { logger: { level: env.LOG_LEVEL ?? 'info', stream } })
+  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', ...env })
+  const app = buildApp(config, { logStream: stream })
   t.teardown(() => app.close())
   await app.listen({ host: config.host, port: config.port })
   const { port } = app.server.address() as AddressInfo
