@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Config } from './services/config.js'
 import { REDACTED_PATHS, redactUrl } from './services/log-redaction.js'
 import errors from './plugins/errors.js'
@@ -32,7 +32,9 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
       }
     },
     // An event stream is not a request that completes: it logs its own open and close lines.
-    disableRequestLogging: (request: FastifyRequest) => request.url.startsWith('/events/subscribe')
+    logController: new LogController({
+      disableRequestLogging: (request: FastifyRequest) => request.url.startsWith('/events/subscribe')
+    })
   })
 
   app.register(errors)

@@ -41,6 +41,7 @@ t.test('SIGTERM: readiness fails, then the streams end, then the process exits',
   t.match(client.raw, /retry: \d+\n\n$/, 'the stream ends with a retry hint')
   const [code] = await server.exited
   t.equal(code, 0, 'then the process exits cleanly')
+  t.equal(server.output().stderr, '', 'and printed no warning (deprecations included) along the way')
   // In the order of their timestamps: the pipe does not always deliver the lines in order.
   const messages = server.output().stdout.trim().split('\n').map(line => JSON.parse(line) as { time: number, msg: string })
     .sort((a, b) => a.time - b.time).map(line => line.msg)
