@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Config } from './services/config.js'
 import { REDACTED_PATHS, redactUrl } from './services/log-redaction.js'
+import connectionLimiter from './plugins/connection-limiter.js'
 import errors from './plugins/errors.js'
 import metrics from './plugins/metrics.js'
 import sseBroker from './plugins/sse-broker.js'
@@ -32,6 +33,10 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
       }
     },
     // An event stream is not a request that completes: it logs its own open and close lines.
+    // A hop count believes that many proxies in front of us (Fastify's types take it as a function).
+    trustProxy: typeof config.trustProxy === 'number'
+      ? (_address: string, hop: number) => hop < (config.trustProxy as number)
+      : config.trustProxy,
     logController: new LogController({
       disableRequestLogging: (request: FastifyRequest) => request.url.startsWith('/events/subscribe')
     })
@@ -49,6 +54,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     drainWindowMs: config.drainWindowMs
   })
   app.register(metrics, { port: config.metricsPort, host: config.host })
+  app.register(connectionLimiter, { maxConnectionsPerIp: config.maxConnectionsPerIp, maxConnections: config.maxConnections })
   app.register(health)
   app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs })
   app.register(publish, {

@@ -32,6 +32,11 @@ export interface Config {
   shutdownTimeoutMs: number
   /** Port of the separate Prometheus listener; 0 serves /metrics on the main port instead. */
   metricsPort: number
+  /** Concurrent event streams allowed per client address, and per instance in all. */
+  maxConnectionsPerIp: number
+  maxConnections: number
+  /** Whether, and how far, X-Forwarded-For is believed: false, true, a hop count, or addresses. */
+  trustProxy: boolean | number | string
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -101,8 +106,21 @@ export function loadConfig (env: Env = process.env): Config {
     maxReplay: integer(env, 'MAX_REPLAY', 10_000, 1, 10_000_000),
     maxBufferedBytes: integer(env, 'MAX_BUFFERED_BYTES', MiB, 1024, 1024 * MiB),
     ...drainTimes(env),
-    metricsPort: integer(env, 'METRICS_PORT', 9091, 0, 65535)
+    metricsPort: integer(env, 'METRICS_PORT', 9091, 0, 65535),
+    maxConnectionsPerIp: integer(env, 'MAX_CONNECTIONS_PER_IP', 20, 1, 1_000_000),
+    maxConnections: integer(env, 'MAX_CONNECTIONS', 50_000, 1, 10_000_000),
+    trustProxy: trustProxy(env)
   }
+}
+
+/** Off unless the operator says which proxies to believe: a forged X-Forwarded-For would dodge limits. */
+function trustProxy (env: Env): boolean | number | string {
+  const raw = env.TRUST_PROXY
+  if (raw === undefined || raw === '' || raw === 'false') return false
+  if (raw === 'true') return true
+  if (/^\d{1,2}$/.test(raw)) return Number(raw)
+  if (/^[\d.:a-fA-F/]+(,\s*[\d.:a-fA-F/]+)*$/.test(raw)) return raw
+  throw new ConfigError('TRUST_PROXY', raw, 'false, true, a number of proxy hops, or comma-separated proxy addresses or CIDR ranges')
 }
 
 /** The drain must fit in the shutdown timeout, or the process would be killed mid-drain. */

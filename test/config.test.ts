@@ -92,6 +92,17 @@ t.test('a bad value names the variable, the value and what is allowed', async t 
   }
 })
 
+t.test('TRUST_PROXY', async t => {
+  t.equal(loadConfig({}).trustProxy, false)
+  t.equal(loadConfig({ TRUST_PROXY: 'false' }).trustProxy, false)
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2)
+  t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy, '10.0.0.0/8, 127.0.0.1')
+  t.throws(() => loadConfig({ TRUST_PROXY: 'yes please' }), {
+    message: 'TRUST_PROXY="yes please" is not allowed: expected false, true, a number of proxy hops, or comma-separated proxy addresses or CIDR ranges'
+  })
+})
+
 t.test('an empty PUBLISH_TOKEN is no token', async t => {
   t.equal(loadConfig({ PUBLISH_TOKEN: '' }).publishToken, undefined)
 })

@@ -3,6 +3,7 @@ import t from 'tap'
 import errors from '../plugins/errors.js'
 import sseBroker from '../plugins/sse-broker.js'
 import metrics from '../plugins/metrics.js'
+import connectionLimiter from '../plugins/connection-limiter.js'
 
 t.test('errors: a crash answers 500 with a JSON body that leaks nothing, and is logged', async t => {
   const lines: Array<Record<string, any>> = []
@@ -54,4 +55,11 @@ t.test('metrics: options are checked up front', async t => {
   app.register(sseBroker, brokerOptions)
   app.register(metrics, { port: 70000, host: '127.0.0.1' })
   await t.rejects(async () => await app.ready(), { message: 'metrics: port must be an integer from 0 to 65535' })
+})
+
+t.test('connection-limiter: options are checked up front', async t => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(connectionLimiter, { maxConnectionsPerIp: 0, maxConnections: 10 })
+  await t.rejects(async () => await app.ready(), { message: 'connection-limiter: maxPerAddress must be a positive integer' })
 })

@@ -23,7 +23,12 @@ const stats: FastifyPluginCallback<StatsOptions> = (app, options, done) => {
         replaying: connections.replaying,
         byFilter: { all: connections.all, streams: connections.streams, users: connections.users },
         opened: metrics.connections.opened,
-        rejected: { bad_request: metrics.connections.bad_request, draining: metrics.connections.draining },
+        rejected: {
+          bad_request: metrics.connections.bad_request,
+          draining: metrics.connections.draining,
+          too_many_per_ip: metrics.connections.too_many_per_ip,
+          over_capacity: metrics.connections.over_capacity
+        },
         reconnections: metrics.reconnections,
         closed: metrics.closes
       },

@@ -17,6 +17,9 @@ const HEADERS = {
 
 type SubscribeQuery = Record<string, string | string[] | undefined>
 
+/** What a client refused by a connection limit is told to wait before it tries again. */
+const RETRY_AFTER_S = 10
+
 /**
  * Where the client says it stopped: `Last-Event-ID`, sent by `EventSource` when it reconnects, wins
  * over the `lastEventId` parameter, which a new `EventSource` after a page reload carries in its URL
@@ -40,6 +43,18 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
       metrics.connections.bad_request++
       return reply.code(400).send(parsed.problem)
     }
+    const address = request.ip
+    const draining = app.broker.draining
+    const verdict = draining ? 'ok' : app.connectionLimits.acquire(address)
+    if (verdict !== 'ok') {
+      metrics.connections[verdict]++
+      return reply.code(verdict === 'too_many_per_ip' ? 429 : 503).header('retry-after', String(RETRY_AFTER_S)).send({
+        error: verdict,
+        message: verdict === 'too_many_per_ip'
+          ? `${app.connectionLimits.maxPerAddress} event streams are open from ${address} already; close one first`
+          : 'this instance holds as many event streams as it may; try again shortly'
+      })
+    }
 
     reply.hijack()
     const response = reply.raw
@@ -48,7 +63,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     response.writeHead(200, chunked ? { ...HEADERS, connection: 'keep-alive' } : HEADERS)
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
-    if (app.broker.draining) {
+    if (draining) {
       // A clean end, never an error status: EventSource gives up on those, but retries after this.
       metrics.connections.draining++
       response.end()
@@ -62,6 +77,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     if (lastEventId !== undefined) metrics.reconnections++
     request.log.info({ filters: parsed.filters, lastEventId }, 'stream opened')
     response.once('close', () => {
+      app.connectionLimits.release(address)
       app.broker.remove(connection)
       request.log.info({
         durationMs: Date.now() - connection.openedAt,

@@ -66,10 +66,10 @@ export class StreamClient {
   }
 }
 
-/** Opens `GET path` and resolves once the response head has arrived. */
-export async function openStream (url: string, headers: Record<string, string> = {}): Promise<StreamClient> {
+/** Opens `GET path` (from `localAddress`, say 127.0.0.2) and resolves once the response head has arrived. */
+export async function openStream (url: string, headers: Record<string, string> = {}, localAddress?: string): Promise<StreamClient> {
   return await new Promise((resolve, reject) => {
-    const request = http.get(url, { headers, agent: false }, response => {
+    const request = http.get(url, { headers, agent: false, localAddress }, response => {
       resolve(new StreamClient(response.statusCode!, response.headers, response))
     })
     request.on('error', reject)
