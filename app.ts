@@ -1,6 +1,9 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Config } from './services/config.js'
 import { REDACTED_PATHS, redactUrl } from './services/log-redaction.js'
+import cors from '@fastify/cors'
+import rateLimit from '@fastify/rate-limit'
+import auth from './plugins/auth.js'
 import connectionLimiter from './plugins/connection-limiter.js'
 import errors from './plugins/errors.js'
 import metrics from './plugins/metrics.js'
@@ -43,6 +46,11 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
   })
 
   app.register(errors)
+  // Browsers on other origins: none unless CORS_ORIGINS names them (credentials allowed for cookie auth).
+  if (config.corsOrigins.length > 0) app.register(cors, { origin: config.corsOrigins, credentials: true })
+  // A limit per client address for every route; the subscribe route sets its own instead.
+  app.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000 })
+  app.register(auth, config.auth)
   app.register(sseBroker, {
     heartbeatMs: config.heartbeatMs,
     retryMs: config.retryMs,
@@ -56,7 +64,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
   app.register(metrics, { port: config.metricsPort, host: config.host })
   app.register(connectionLimiter, { maxConnectionsPerIp: config.maxConnectionsPerIp, maxConnections: config.maxConnections })
   app.register(health)
-  app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs })
+  app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs, ratePerMinute: config.subscribeRatePerMinute })
   app.register(publish, {
     maxPublishBatch: config.maxPublishBatch,
     publishToken: config.publishToken,

@@ -79,7 +79,7 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
     await reply.type(registry.contentType).send(await registry.metrics())
 
   if (options.port === 0) {
-    app.get('/metrics', serve)
+    app.get('/metrics', { config: { rateLimit: false } }, serve)
     return done()
   }
 

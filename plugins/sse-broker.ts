@@ -48,10 +48,14 @@ const sseBroker: FastifyPluginCallback<SseBrokerOptions> = (app, options, done) 
   // One timer for all connections: a timer each would cost memory and wake-ups per connection.
   const heartbeat = setInterval(() => broker.broadcast(HEARTBEAT), options.heartbeatMs)
   heartbeat.unref()
+  // Likewise one timer ends the streams whose token has expired.
+  const expiry = setInterval(() => broker.expire(), 1000)
+  expiry.unref()
 
   // Open streams never end by themselves; end what is left so that close() does not wait forever.
   app.addHook('preClose', async () => {
     clearInterval(heartbeat)
+    clearInterval(expiry)
     broker.beginDrain()
     await broker.endAll(0, farewell)
   })

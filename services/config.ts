@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto'
 import { hostname } from 'node:os'
 
 /** Everything the service reads from its environment, validated once at start-up. */
@@ -37,6 +38,24 @@ export interface Config {
   maxConnections: number
   /** Whether, and how far, X-Forwarded-For is believed: false, true, a hop count, or addresses. */
   trustProxy: boolean | number | string
+  auth: AuthConfig
+  /** New event streams per client address per minute, and requests per minute to the other routes. */
+  subscribeRatePerMinute: number
+  rateLimitPerMinute: number
+  /** Origins allowed to read the API from a browser; empty: same origin only. */
+  corsOrigins: string[]
+}
+
+export interface AuthConfig {
+  mode: 'jwt' | 'off'
+  /** HS256 secret, or a PEM public key (RS256 or ES256, told by the key). */
+  secret: string | undefined
+  publicKey: string | undefined
+  algorithm: 'HS256' | 'RS256' | 'ES256'
+  issuer: string | undefined
+  audience: string | undefined
+  clockToleranceS: number
+  cookieName: string
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -109,8 +128,58 @@ export function loadConfig (env: Env = process.env): Config {
     metricsPort: integer(env, 'METRICS_PORT', 9091, 0, 65535),
     maxConnectionsPerIp: integer(env, 'MAX_CONNECTIONS_PER_IP', 20, 1, 1_000_000),
     maxConnections: integer(env, 'MAX_CONNECTIONS', 50_000, 1, 10_000_000),
-    trustProxy: trustProxy(env)
+    trustProxy: trustProxy(env),
+    auth: authConfig(env, nodeEnv === 'production'),
+    subscribeRatePerMinute: integer(env, 'SUBSCRIBE_RATE_PER_MINUTE', 120, 1, 1_000_000),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 10_000_000),
+    corsOrigins: corsOrigins(env)
   }
+}
+
+function authConfig (env: Env, production: boolean): AuthConfig {
+  const mode = oneOf(env, 'AUTH_MODE', ['jwt', 'off'], production ? 'jwt' : 'off')
+  const secret = env.JWT_SECRET === '' ? undefined : env.JWT_SECRET
+  const publicKey = env.JWT_PUBLIC_KEY === '' ? undefined : env.JWT_PUBLIC_KEY
+  if (secret !== undefined && publicKey !== undefined) {
+    throw new ConfigError('JWT_PUBLIC_KEY', '<key>', 'either JWT_SECRET or JWT_PUBLIC_KEY, not both')
+  }
+  if (mode === 'jwt' && secret === undefined && publicKey === undefined) {
+    throw new ConfigError('AUTH_MODE', mode, 'a key as well: set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (PEM), or AUTH_MODE=off')
+  }
+  if (secret !== undefined && secret.length < 32) {
+    throw new ConfigError('JWT_SECRET', '<redacted>', 'at least 32 characters')
+  }
+  return {
+    mode,
+    secret,
+    publicKey,
+    algorithm: publicKey === undefined ? 'HS256' : publicKeyAlgorithm(publicKey),
+    issuer: env.JWT_ISSUER || undefined,
+    audience: env.JWT_AUDIENCE || undefined,
+    clockToleranceS: integer(env, 'JWT_CLOCK_TOLERANCE_S', 5, 0, 30),
+    cookieName: text(env, 'AUTH_COOKIE', 'flowfi_token', /^[\w.-]{1,64}$/, 'a cookie name')
+  }
+}
+
+/** RS256 for an RSA key, ES256 for a P-256 key; nothing else is accepted. */
+function publicKeyAlgorithm (pem: string): 'RS256' | 'ES256' {
+  let key
+  try {
+    key = createPublicKey(pem)
+  } catch {
+    throw new ConfigError('JWT_PUBLIC_KEY', '<key>', 'a PEM public key')
+  }
+  if (key.asymmetricKeyType === 'rsa') return 'RS256'
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256'
+  throw new ConfigError('JWT_PUBLIC_KEY', '<key>', 'an RSA (RS256) or P-256 (ES256) public key')
+}
+
+function corsOrigins (env: Env): string[] {
+  const raw = env.CORS_ORIGINS ?? ''
+  const origins = raw.split(',').map(origin => origin.trim()).filter(origin => origin !== '')
+  const bad = origins.find(origin => !/^https?:\/\/[\w.-]+(:\d+)?$/.test(origin))
+  if (bad !== undefined) throw new ConfigError('CORS_ORIGINS', raw, 'comma-separated origins such as https://app.flowfi.xyz')
+  return origins
 }
 
 /** Off unless the operator says which proxies to believe: a forged X-Forwarded-For would dodge limits. */

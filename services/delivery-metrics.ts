@@ -2,7 +2,7 @@ import { EVENT_TYPES, type EventType } from './event-schema.js'
 
 /** The one place delivery is counted: `/events/stats` and `/metrics` both read it. */
 
-export const CONNECTION_RESULTS = ['opened', 'bad_request', 'draining', 'too_many_per_ip', 'over_capacity'] as const
+export const CONNECTION_RESULTS = ['opened', 'bad_request', 'unauthorized', 'forbidden', 'draining', 'too_many_per_ip', 'over_capacity'] as const
 export type ConnectionResult = typeof CONNECTION_RESULTS[number]
 
 export const RESYNC_REASONS = ['malformed_id', 'unknown_id', 'expired', 'replay_limit'] as const
@@ -11,7 +11,7 @@ export type ResyncReason = typeof RESYNC_REASONS[number]
 export const REJECT_REASONS = ['invalid_event', 'invalid_batch', 'unauthorized'] as const
 export type RejectReason = typeof REJECT_REASONS[number]
 
-export const CLOSE_REASONS = ['client_closed', 'slow_consumer', 'drain'] as const
+export const CLOSE_REASONS = ['client_closed', 'slow_consumer', 'drain', 'token_expired'] as const
 export type CloseReason = typeof CLOSE_REASONS[number]
 
 function zeros<K extends string> (keys: readonly K[]): Record<K, number> {

@@ -31,6 +31,8 @@ export interface BrokerStats {
 
 /** Longest client-sent id echoed back in `events.resync`. */
 const MAX_ECHOED_ID = 64
+/** The last frame of a stream whose token has expired: the client fetches a new token. */
+const TOKEN_EXPIRED = encodeEvent(undefined, 'events.closing', JSON.stringify({ reason: 'token_expired' }))
 
 /**
  * The in-process hub: gives each published event its id, serialises it once, logs it, and writes
@@ -58,6 +60,8 @@ export class EventBroker {
   #lastFlushEnded = 0
   #lastFlushTook = 0
   readonly #corked: SseConnection[] = []
+  /** Streams whose token expires, by the second it does: checked once a second, not a timer each. */
+  readonly #expiring = new Map<number, Set<SseConnection>>()
 
   constructor (options: EventBrokerOptions) {
     this.#options = options
@@ -76,6 +80,12 @@ export class EventBroker {
    */
   async open (connection: SseConnection, lastEventId: string | undefined): Promise<void> {
     this.#connections.add(connection)
+    if (connection.acceptedUntil !== undefined) {
+      const second = Math.ceil(connection.acceptedUntil / 1000)
+      let due = this.#expiring.get(second)
+      if (due === undefined) this.#expiring.set(second, (due = new Set()))
+      due.add(connection)
+    }
     if (lastEventId !== undefined) await this.#replay(connection, lastEventId)
     if (!this.#isOpen(connection)) return
     connection.live = true
@@ -91,9 +101,32 @@ export class EventBroker {
   remove (connection: SseConnection, reason: CloseReason = 'client_closed'): void {
     if (!this.#connections.delete(connection)) return
     if (connection.live) this.#index.remove(connection)
+    if (connection.acceptedUntil !== undefined) {
+      const second = Math.ceil(connection.acceptedUntil / 1000)
+      const due = this.#expiring.get(second)!
+      due.delete(connection)
+      if (due.size === 0) this.#expiring.delete(second)
+    }
     connection.closeReason = reason
     this.metrics.closes[reason]++
     this.metrics.connectionDuration.observe((Date.now() - connection.openedAt) / 1000)
+  }
+
+  /** Ends, with `events.closing`, the streams whose token is no longer accepted at `now`. */
+  expire (now: number = Date.now()): void {
+    for (const [second, due] of this.#expiring) {
+      if (second * 1000 > now) continue
+      for (const connection of due) {
+        this.remove(connection, 'token_expired')
+        connection.write(TOKEN_EXPIRED)
+        connection.end()
+      }
+    }
+  }
+
+  /** Who takes part in a stream, as far as this broker knows. */
+  participantsOf (streamId: string): readonly string[] {
+    return this.#participants.get(streamId)
   }
 
   /** Streams open now, live or replaying. */

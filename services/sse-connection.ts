@@ -34,6 +34,8 @@ export class SseConnection implements Subscriber {
   live = false
   /** Why it ended, once the broker has let it go. */
   closeReason: CloseReason | undefined
+  /** When the token it was opened with stops being accepted (ms since the epoch), if ever. */
+  acceptedUntil: number | undefined
   readonly openedAt = Date.now()
 
   /**

@@ -10,10 +10,14 @@ function singleLine (value: string): string {
   return value.replace(/[\r\n\0]/g, '')
 }
 
-/** One frame with an id, an event type and a payload written as one `data:` line per line. */
-export function encodeEvent (id: string, event: string, data: string): Buffer {
+/**
+ * One frame with an id, an event type and a payload written as one `data:` line per line. Without an
+ * id there is no `id:` line at all, so the client keeps its last event id (an empty `id:` clears it).
+ */
+export function encodeEvent (id: string | undefined, event: string, data: string): Buffer {
   const dataLines = data.split(LINE_BREAK).join('\ndata: ')
-  return Buffer.from(`id: ${singleLine(id)}\nevent: ${singleLine(event)}\ndata: ${dataLines}\n\n`)
+  const idLine = id === undefined ? '' : `id: ${singleLine(id)}\n`
+  return Buffer.from(`${idLine}event: ${singleLine(event)}\ndata: ${dataLines}\n\n`)
 }
 
 /** A comment line: ignored by clients, but it keeps proxies and load balancers from timing out. */

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
 import { loadConfig } from '../services/config.js'
 
@@ -33,6 +34,7 @@ t.test('reads every variable', async t => {
     HOST: '::1',
     PORT: '8080',
     NODE_ENV: 'production',
+    JWT_SECRET: 'a-jwt-secret-of-at-least-32-characters',
     LOG_LEVEL: 'warn',
     INSTANCE_ID: 'pod-7',
     HEARTBEAT_MS: '500',
@@ -90,6 +92,28 @@ t.test('a bad value names the variable, the value and what is allowed', async t 
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message, variable: Object.keys(env)[0] })
   }
+})
+
+t.test('authentication settings', async t => {
+  t.match(loadConfig({}).auth, { mode: 'off', algorithm: 'HS256', clockToleranceS: 5, cookieName: 'flowfi_token' })
+  t.match(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' }).auth,
+    { mode: 'jwt', secret: 'x'.repeat(32), issuer: 'i', audience: 'a' }, 'production means jwt')
+  const ec256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const ec384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  t.equal(loadConfig({ AUTH_MODE: 'jwt', JWT_PUBLIC_KEY: ec256, JWT_SECRET: '' }).auth.algorithm, 'ES256', 'an empty variable is unset')
+  t.match(loadConfig({ AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32), JWT_PUBLIC_KEY: '' }).auth, { algorithm: 'HS256', publicKey: undefined })
+  const refused: Array<[Record<string, string>, string]> = [
+    [{ NODE_ENV: 'production' }, 'AUTH_MODE="jwt" is not allowed: expected a key as well: set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (PEM), or AUTH_MODE=off'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET="<redacted>" is not allowed: expected at least 32 characters'],
+    [{ JWT_SECRET: 'x'.repeat(32), JWT_PUBLIC_KEY: ec256 }, 'JWT_PUBLIC_KEY="<key>" is not allowed: expected either JWT_SECRET or JWT_PUBLIC_KEY, not both'],
+    [{ JWT_PUBLIC_KEY: 'not a key' }, 'JWT_PUBLIC_KEY="<key>" is not allowed: expected a PEM public key'],
+    [{ JWT_PUBLIC_KEY: ec384 }, 'JWT_PUBLIC_KEY="<key>" is not allowed: expected an RSA (RS256) or P-256 (ES256) public key'],
+    [{ JWT_CLOCK_TOLERANCE_S: '31' }, 'JWT_CLOCK_TOLERANCE_S="31" is not allowed: expected an integer from 0 to 30'],
+    [{ AUTH_MODE: 'maybe' }, 'AUTH_MODE="maybe" is not allowed: expected one of jwt, off'],
+    [{ CORS_ORIGINS: 'https://ok.example,*' }, 'CORS_ORIGINS="https://ok.example,*" is not allowed: expected comma-separated origins such as https://app.flowfi.xyz']
+  ]
+  for (const [env, message] of refused) t.throws(() => loadConfig(env), { message }, message)
+  t.same(loadConfig({ CORS_ORIGINS: ' https://a.example , http://localhost:5173 ' }).corsOrigins, ['https://a.example', 'http://localhost:5173'])
 })
 
 t.test('TRUST_PROXY', async t => {

@@ -1,3 +1,4 @@
+import net from 'node:net'
 import t from 'tap'
 import { startApp, waitUntil } from './helpers/app.js'
 import { openStream, type StreamClient } from './helpers/sse-client.js'
@@ -82,4 +83,25 @@ t.test('ConnectionCounter', async t => {
   t.equal(counter.openFrom('nobody'), 0)
   t.throws(() => new ConnectionCounter(0, 1), { message: 'maxPerAddress must be a positive integer' })
   t.throws(() => new ConnectionCounter(1, 1.5), { message: 'maxTotal must be a positive integer' })
+})
+
+t.test('request heads and bodies are bounded on every route', async t => {
+  const { url } = await startApp(t)
+  const { port } = new URL(url)
+  const response = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => {
+      socket.end(`GET /events/subscribe?all=true HTTP/1.1\r\nHost: x\r\nX-Padding: ${'x'.repeat(20 * 1024)}\r\n\r\n`)
+    })
+    let text = ''
+    socket.on('data', chunk => { text += String(chunk) })
+    socket.on('close', () => resolve(text))
+    socket.on('error', reject)
+  })
+  t.match(response, /^HTTP\/1\.1 431 /, 'a head over 16 KiB is refused')
+  const big = await fetch(`${url}/events/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ event: 'stream.cancelled', data: { streamId: '1', pad: 'x'.repeat(1024 * 1024) } })
+  })
+  t.equal(big.status, 413, 'a body over 1 MiB is refused')
 })

@@ -89,7 +89,7 @@ t.test('PUBLISH_TOKEN requires a matching bearer token', async t => {
 })
 
 t.test('production without PUBLISH_TOKEN serves no publish endpoint and says why', async t => {
-  const { url, logs } = await startApp(t, { NODE_ENV: 'production' })
+  const { url, logs } = await startApp(t, { NODE_ENV: 'production', AUTH_MODE: 'off' })
   const response = await publish(url, cancelled('1'))
   t.equal(response.status, 404)
   t.match(response.body, { error: 'not_found', message: 'no route for POST /events/publish' })
@@ -97,7 +97,7 @@ t.test('production without PUBLISH_TOKEN serves no publish endpoint and says why
 })
 
 t.test('production with PUBLISH_TOKEN publishes', async t => {
-  const { url } = await startApp(t, { NODE_ENV: 'production', PUBLISH_TOKEN: TOKEN })
+  const { url } = await startApp(t, { NODE_ENV: 'production', AUTH_MODE: 'off', PUBLISH_TOKEN: TOKEN })
   t.equal((await publish(url, cancelled('1'), { authorization: `Bearer ${TOKEN}` })).status, 202)
   t.equal((await publish(url, cancelled('1'))).status, 401)
 })

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
 import { validateEnvelope, type Envelope, type ValidationProblem } from '../../services/event-schema.js'
+import { SCOPE_PUBLISH } from '../../services/principal.js'
 
 export interface PublishOptions {
   maxPublishBatch: number
@@ -20,8 +21,8 @@ function bearerMatches (request: FastifyRequest, expected: Buffer): boolean {
 
 /** `POST /events/publish`: one envelope or an array of them; all are published or none. */
 const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
-  if (options.production && options.publishToken === undefined) {
-    app.log.warn('POST /events/publish is disabled: set PUBLISH_TOKEN to publish over HTTP in production')
+  if (options.production && options.publishToken === undefined && app.auth.mode === 'off') {
+    app.log.warn('POST /events/publish is disabled: set PUBLISH_TOKEN, or AUTH_MODE=jwt for tokens with the events:publish scope')
     return done()
   }
   const expected = options.publishToken === undefined ? undefined : digest(options.publishToken)
@@ -30,7 +31,20 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
 
   app.post('/events/publish', {
     onRequest: (request, reply, next) => {
-      if (expected === undefined || bearerMatches(request, expected)) return next()
+      if (expected !== undefined && bearerMatches(request, expected)) return next()
+      if (app.auth.mode === 'jwt') {
+        const verdict = app.auth.authenticate(request)
+        if (verdict.ok && verdict.principal.scopes.has(SCOPE_PUBLISH)) return next()
+        app.broker.metrics.rejected.unauthorized++
+        if (verdict.ok) {
+          reply.code(403).send({ error: 'forbidden', message: `this token lacks the ${SCOPE_PUBLISH} scope` })
+        } else {
+          reply.code(401).header('www-authenticate', 'Bearer realm="flowfi-events"')
+            .send({ error: verdict.error, message: `${verdict.message}; or use PUBLISH_TOKEN` })
+        }
+        return
+      }
+      if (expected === undefined) return next()
       app.broker.metrics.rejected.unauthorized++
       reply.code(401).header('www-authenticate', 'Bearer realm="flowfi-events"')
         .send({ error: 'unauthorized', message: 'publishing needs Authorization: Bearer <PUBLISH_TOKEN>' })

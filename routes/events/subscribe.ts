@@ -1,11 +1,15 @@
+import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyPluginCallback } from 'fastify'
 import { SseConnection } from '../../services/sse-connection.js'
 import { encodeRetry } from '../../services/sse-frame.js'
 import { parseFilters } from '../../services/subscription-query.js'
+import { refusedFilter } from '../../services/principal.js'
 
 export interface SubscribeOptions {
   maxFilters: number
   retryMs: number
+  /** New streams per client address per minute (@fastify/rate-limit). */
+  ratePerMinute: number
 }
 
 const HEADERS = {
@@ -35,13 +39,31 @@ function lastEventIdOf (header: string | undefined, query: SubscribeQuery): stri
 const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) => {
   const retry = encodeRetry(options.retryMs)
 
-  app.get('/events/subscribe', (request, reply) => {
+  app.get('/events/subscribe', {
+    // Its own rate, instead of (not on top of) the global limit of the other routes.
+    config: { rateLimit: { max: options.ratePerMinute, timeWindow: 60_000 } }
+  }, (request, reply) => {
     const query = request.query as SubscribeQuery
     const parsed = parseFilters(query, options.maxFilters)
     const metrics = app.broker.metrics
     if (!parsed.ok) {
       metrics.connections.bad_request++
       return reply.code(400).send(parsed.problem)
+    }
+    let acceptedUntil: number | undefined
+    if (app.auth.mode === 'jwt') {
+      const verdict = app.auth.authenticate(request)
+      if (!verdict.ok) {
+        metrics.connections.unauthorized++
+        return reply.code(401).header('www-authenticate', 'Bearer realm="flowfi-events"')
+          .send({ error: verdict.error, message: verdict.message })
+      }
+      const refused = refusedFilter(verdict.principal, parsed.filters, streamId => app.broker.participantsOf(streamId))
+      if (refused !== undefined) {
+        metrics.connections.forbidden++
+        return reply.code(403).send({ error: 'forbidden', message: `this token may not subscribe to ${refused}` })
+      }
+      acceptedUntil = verdict.principal.acceptedUntil
     }
     const address = request.ip
     const draining = app.broker.draining
@@ -60,7 +82,8 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     const response = reply.raw
     // HTTP/1.1 responses of unknown length are chunked; an HTTP/1.0 stream ends with its connection.
     const chunked = request.raw.httpVersion === '1.1'
-    response.writeHead(200, chunked ? { ...HEADERS, connection: 'keep-alive' } : HEADERS)
+    // Headers set by hooks (CORS) go out too: hijacking skips Fastify's own sending of them.
+    response.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, ...HEADERS, ...(chunked ? { connection: 'keep-alive' } : {}) })
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
     if (draining) {
@@ -72,6 +95,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
 
     // From here on frames go straight to the socket, framed as chunks once per event by the broker.
     const connection = new SseConnection(request.raw.socket, chunked, parsed.filters, response)
+    connection.acceptedUntil = acceptedUntil
     const lastEventId = lastEventIdOf(request.headers['last-event-id'] as string | undefined, query)
     metrics.connections.opened++
     if (lastEventId !== undefined) metrics.reconnections++

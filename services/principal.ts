@@ -1,0 +1,62 @@
+import { isStellarAccountId } from './stellar-key.js'
+import type { Filters } from './subscription-index.js'
+
+export const SCOPE_ALL = 'events:all'
+export const SCOPE_PUBLISH = 'events:publish'
+
+/** Who a verified token speaks for, and what it may read. */
+export interface Principal {
+  /** The Stellar account of a user token; undefined for a service token. */
+  account: string | undefined
+  scopes: ReadonlySet<string>
+  /** Stream ids granted by the `streams` claim. */
+  streams: ReadonlySet<string>
+  /** When the token stops being accepted (ms since the epoch, tolerance included), if it expires. */
+  acceptedUntil: number | undefined
+}
+
+const strings = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []
+
+/** Reads the claims of a verified token: `sub`, `scope` (space-separated) or `scopes`, `streams`, `exp`. */
+export function principalFromClaims (claims: Record<string, unknown>, clockToleranceS: number): Principal {
+  const scopes = new Set([
+    ...(typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : []),
+    ...strings(claims.scopes)
+  ])
+  const sub = typeof claims.sub === 'string' && isStellarAccountId(claims.sub) ? claims.sub : undefined
+  return {
+    account: sub,
+    scopes,
+    streams: new Set(strings(claims.streams)),
+    acceptedUntil: typeof claims.exp === 'number' ? (claims.exp + clockToleranceS) * 1000 : undefined
+  }
+}
+
+/**
+ * The first filter of a subscription that the principal may not read, or undefined when it may read
+ * them all. A user reads its own account's events and the streams it takes part in or was granted;
+ * `events:all` reads everything.
+ */
+export function refusedFilter (principal: Principal, filters: Filters, participantsOf: (streamId: string) => readonly string[]):
+  string | undefined {
+  if (principal.scopes.has(SCOPE_ALL)) return undefined
+  if (filters.all) return 'all=true'
+  const user = filters.users.find(key => key !== principal.account)
+  if (user !== undefined) return `users=${user}`
+  const stream = filters.streams.find(id => !principal.streams.has(id) &&
+    !(principal.account !== undefined && participantsOf(id).includes(principal.account)))
+  return stream === undefined ? undefined : `streams=${stream}`
+}
+
+/** The token of a request: `Authorization: Bearer`, then the cookie, then `access_token`. */
+export function tokenOf (headers: Record<string, string | string[] | undefined>, query: Record<string, unknown>,
+  cookieName: string): string | undefined {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(String(headers.authorization ?? ''))
+  if (bearer !== null) return bearer[1]
+  for (const pair of String(headers.cookie ?? '').split(';')) {
+    const at = pair.indexOf('=')
+    if (at > 0 && pair.slice(0, at).trim() === cookieName) return decodeURIComponent(pair.slice(at + 1).trim())
+  }
+  return typeof query.access_token === 'string' && query.access_token !== '' ? query.access_token : undefined
+}
