@@ -119,7 +119,13 @@ const flowfi = nodeTarget('flowfi-events', '../server.js', {
   NODE_ENV: 'production',
   LOG_LEVEL: 'warn',
   METRICS_PORT: '0',
-  PUBLISH_TOKEN: TOKEN
+  PUBLISH_TOKEN: TOKEN,
+  // The baselines check no tokens; the limits stay on, set past what the load generator needs.
+  AUTH_MODE: 'off',
+  MAX_CONNECTIONS_PER_IP: '1000000',
+  MAX_CONNECTIONS: '1000000',
+  SUBSCRIBE_RATE_PER_MINUTE: '1000000',
+  RATE_LIMIT_PER_MINUTE: '1000000'
 }, subscribeQuery, (stream, body) => ({
   path: '/events/publish',
   headers: { authorization: `Bearer ${TOKEN}` },

@@ -1,9 +1,11 @@
 import type { OutgoingHttpHeaders } from 'node:http'
-import type { FastifyPluginCallback } from 'fastify'
+import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify'
 import { SseConnection } from '../../services/sse-connection.js'
 import { encodeRetry } from '../../services/sse-frame.js'
 import { parseFilters } from '../../services/subscription-query.js'
 import { refusedFilter } from '../../services/principal.js'
+import type { ConnectionResult } from '../../services/delivery-metrics.js'
+import type { Filters } from '../../services/subscription-index.js'
 
 export interface SubscribeOptions {
   maxFilters: number
@@ -35,6 +37,45 @@ function lastEventIdOf (header: string | undefined, query: SubscribeQuery): stri
   return Array.isArray(param) ? param.join(',') : param || undefined
 }
 
+type Admission =
+  | { ok: true, address: string, draining: boolean, acceptedUntil: number | undefined }
+  | { ok: false, result: ConnectionResult, status: number, headers: Record<string, string>, body: { error: string, message: string } }
+
+const BEARER_CHALLENGE = { 'www-authenticate': 'Bearer realm="flowfi-events"' }
+
+/** Whether a well-formed subscription may open: its token (with AUTH_MODE=jwt), then the connection caps. */
+function admit (app: FastifyInstance, request: FastifyRequest, filters: Filters): Admission {
+  let acceptedUntil: number | undefined
+  if (app.auth.mode === 'jwt') {
+    const verdict = app.auth.authenticate(request)
+    if (!verdict.ok) {
+      return { ok: false, result: 'unauthorized', status: 401, headers: BEARER_CHALLENGE, body: { error: verdict.error, message: verdict.message } }
+    }
+    const refused = refusedFilter(verdict.principal, filters, streamId => app.broker.participantsOf(streamId))
+    if (refused !== undefined) {
+      return { ok: false, result: 'forbidden', status: 403, headers: {}, body: { error: 'forbidden', message: `this token may not subscribe to ${refused}` } }
+    }
+    acceptedUntil = verdict.principal.acceptedUntil
+  }
+  const address = request.ip
+  // A draining instance takes no place: the stream is told to retry elsewhere and ended at once.
+  const draining = app.broker.draining
+  const limit = draining ? 'ok' : app.connectionLimits.acquire(address)
+  if (limit !== 'ok') {
+    const message = limit === 'too_many_per_ip'
+      ? `${app.connectionLimits.maxPerAddress} event streams are open from ${address} already; close one first`
+      : 'this instance holds as many event streams as it may; try again shortly'
+    return {
+      ok: false,
+      result: limit,
+      status: limit === 'too_many_per_ip' ? 429 : 503,
+      headers: { 'retry-after': String(RETRY_AFTER_S) },
+      body: { error: limit, message }
+    }
+  }
+  return { ok: true, address, draining, acceptedUntil }
+}
+
 /** `GET /events/subscribe`: holds an event stream open on the raw response. */
 const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) => {
   const retry = encodeRetry(options.retryMs)
@@ -50,33 +91,12 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
       metrics.connections.bad_request++
       return reply.code(400).send(parsed.problem)
     }
-    let acceptedUntil: number | undefined
-    if (app.auth.mode === 'jwt') {
-      const verdict = app.auth.authenticate(request)
-      if (!verdict.ok) {
-        metrics.connections.unauthorized++
-        return reply.code(401).header('www-authenticate', 'Bearer realm="flowfi-events"')
-          .send({ error: verdict.error, message: verdict.message })
-      }
-      const refused = refusedFilter(verdict.principal, parsed.filters, streamId => app.broker.participantsOf(streamId))
-      if (refused !== undefined) {
-        metrics.connections.forbidden++
-        return reply.code(403).send({ error: 'forbidden', message: `this token may not subscribe to ${refused}` })
-      }
-      acceptedUntil = verdict.principal.acceptedUntil
+    const admission = admit(app, request, parsed.filters)
+    if (!admission.ok) {
+      metrics.connections[admission.result]++
+      return reply.code(admission.status).headers(admission.headers).send(admission.body)
     }
-    const address = request.ip
-    const draining = app.broker.draining
-    const verdict = draining ? 'ok' : app.connectionLimits.acquire(address)
-    if (verdict !== 'ok') {
-      metrics.connections[verdict]++
-      return reply.code(verdict === 'too_many_per_ip' ? 429 : 503).header('retry-after', String(RETRY_AFTER_S)).send({
-        error: verdict,
-        message: verdict === 'too_many_per_ip'
-          ? `${app.connectionLimits.maxPerAddress} event streams are open from ${address} already; close one first`
-          : 'this instance holds as many event streams as it may; try again shortly'
-      })
-    }
+    const { address, draining, acceptedUntil } = admission
 
     reply.hijack()
     const response = reply.raw
