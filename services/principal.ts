@@ -49,11 +49,16 @@ export function refusedFilter (principal: Principal, filters: Filters, participa
   return stream === undefined ? undefined : `streams=${stream}`
 }
 
+/** The credentials of an `Authorization: Bearer <token>` header (the scheme in any case). */
+export function bearerToken (authorization: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1]
+}
+
 /** The token of a request: `Authorization: Bearer`, then the cookie, then `access_token`. */
 export function tokenOf (headers: Record<string, string | string[] | undefined>, query: Record<string, unknown>,
   cookieName: string): string | undefined {
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(String(headers.authorization ?? ''))
-  if (bearer !== null) return bearer[1]
+  const bearer = bearerToken(headers.authorization as string | undefined)
+  if (bearer !== undefined) return bearer
   for (const pair of String(headers.cookie ?? '').split(';')) {
     const at = pair.indexOf('=')
     if (at > 0 && pair.slice(0, at).trim() === cookieName) return decodeURIComponent(pair.slice(at + 1).trim())

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
 import { validateEnvelope, type Envelope, type ValidationProblem } from '../../services/event-schema.js'
-import { SCOPE_PUBLISH } from '../../services/principal.js'
+import { bearerToken, SCOPE_PUBLISH } from '../../services/principal.js'
 
 export interface PublishOptions {
   maxPublishBatch: number
@@ -15,8 +15,8 @@ const digest = (value: string): Buffer => createHash('sha256').update(value).dig
 
 /** Compares digests, so the time taken says nothing about the token, not even its length. */
 function bearerMatches (request: FastifyRequest, expected: Buffer): boolean {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')
-  return match !== null && timingSafeEqual(digest(match[1]!), expected)
+  const token = bearerToken(request.headers.authorization)
+  return token !== undefined && timingSafeEqual(digest(token), expected)
 }
 
 /** `POST /events/publish`: one envelope or an array of them; all are published or none. */
