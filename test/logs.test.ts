@@ -41,3 +41,10 @@ t.test('tokens never reach the logs: query parameters, authorization and cookie 
     'the URL is logged with the token replaced')
   t.ok(logs.some(line => (line.req as { url?: string } | undefined)?.url === '/nowhere?token=[REDACTED]'))
 })
+
+t.test('AUTH_MODE=off is announced with a warning at start-up', async t => {
+  const { logs } = await startApp(t)
+  t.ok(logs.some(line => line.level === 40 && String(line.msg).startsWith('AUTH_MODE=off: anyone can subscribe to every event')))
+  const { logs: quiet } = await startApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32) })
+  t.notOk(quiet.some(line => String(line.msg).startsWith('AUTH_MODE=off')), 'and not when tokens are required')
+})
