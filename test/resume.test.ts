@@ -134,11 +134,11 @@ t.test('no gap and no duplicate when events are published while a long replay is
   // Large events and a client that does not read at first: the replay fills the socket and waits for
   // it to drain several times, while a publisher keeps adding events.
   const { url, app } = await startApp(t, { MAX_BUFFERED_BYTES: '65536', HISTORY_MAX_BYTES: String(256 * 1024 * 1024) })
-  const pad = 'x'.repeat(32 * 1024)
+  const pad = 'x'.repeat(64 * 1024) // 13 MB in all: more than the socket buffers hold
   const [start] = await publishIds(url, [cancelled('0')])
   const before: string[] = []
-  for (let batch = 0; batch < 10; batch++) {
-    before.push(...await publishIds(url, Array.from({ length: 20 }, (_, i) => cancelled(`${batch}-${i}`, { pad }))))
+  for (let batch = 0; batch < 20; batch++) {
+    before.push(...await publishIds(url, Array.from({ length: 10 }, (_, i) => cancelled(`${batch}-${i}`, { pad }))))
   }
 
   const client = await openStream(`${url}/events/subscribe?all=true`, { 'last-event-id': start! })
