@@ -327,8 +327,8 @@ export class EventBroker {
     const newest = this.#log.size > 0 ? this.#log.newestId : undefined
     return {
       connections: { ...counts, replaying: this.#connections.size - counts.total },
-      published: { total: this.#published.total, perSecond: this.#published.perSecond(now) },
-      delivered: { total: this.#delivered.total, perSecond: this.#delivered.perSecond(now) },
+      published: { total: sum(this.metrics.published), perSecond: this.#published.perSecond(now) },
+      delivered: { total: this.metrics.delivered, perSecond: this.#delivered.perSecond(now) },
       history: {
         events: this.#log.size,
         bytes: this.#log.bytes,
@@ -339,6 +339,8 @@ export class EventBroker {
     }
   }
 }
+
+const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0)
 
 /** Whether a logged event is for a connection with these filters (the index's rule, for replay). */
 function matcher (filters: Filters): (event: LoggedEvent) => boolean {

@@ -3,6 +3,8 @@ import type { Filters } from './subscription-index.js'
 
 export const SCOPE_ALL = 'events:all'
 export const SCOPE_PUBLISH = 'events:publish'
+/** The header a 401 carries, telling the client which scheme to use. */
+export const BEARER_CHALLENGE = { 'www-authenticate': 'Bearer realm="flowfi-events"' }
 
 /** Who a verified token speaks for, and what it may read. */
 export interface Principal {

@@ -1,14 +1,12 @@
-/** Counts over the last minute, in one-second buckets, for per-second rates in stats. */
+/** Counts over the last minute, in one-second buckets, for per-second rates in stats (totals live in DeliveryMetrics). */
 export class RateWindow {
   static readonly SECONDS = 60
   readonly #buckets = new Float64Array(RateWindow.SECONDS)
   #second = 0
-  total = 0
 
   add (count: number, now: number = Date.now()): void {
     this.#advance(Math.floor(now / 1000))
     this.#buckets[this.#second % RateWindow.SECONDS]! += count
-    this.total += count
   }
 
   /** The mean rate over the last full minute. */

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
 import { validateEnvelope, type Envelope, type ValidationProblem } from '../../services/event-schema.js'
-import { bearerToken, SCOPE_PUBLISH } from '../../services/principal.js'
+import { BEARER_CHALLENGE, bearerToken, SCOPE_PUBLISH } from '../../services/principal.js'
 
 export interface PublishOptions {
   maxPublishBatch: number
@@ -39,14 +39,14 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
         if (verdict.ok) {
           reply.code(403).send({ error: 'forbidden', message: `this token lacks the ${SCOPE_PUBLISH} scope` })
         } else {
-          reply.code(401).header('www-authenticate', 'Bearer realm="flowfi-events"')
+          reply.code(401).headers(BEARER_CHALLENGE)
             .send({ error: verdict.error, message: `${verdict.message}; or use PUBLISH_TOKEN` })
         }
         return
       }
       if (expected === undefined) return next()
       app.broker.metrics.rejected.unauthorized++
-      reply.code(401).header('www-authenticate', 'Bearer realm="flowfi-events"')
+      reply.code(401).headers(BEARER_CHALLENGE)
         .send({ error: 'unauthorized', message: 'publishing needs Authorization: Bearer <PUBLISH_TOKEN>' })
     }
   }, (request, reply) => {

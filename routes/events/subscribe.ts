@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fas
 import { SseConnection } from '../../services/sse-connection.js'
 import { encodeRetry } from '../../services/sse-frame.js'
 import { parseFilters } from '../../services/subscription-query.js'
-import { refusedFilter } from '../../services/principal.js'
+import { BEARER_CHALLENGE, refusedFilter } from '../../services/principal.js'
 import type { ConnectionResult } from '../../services/delivery-metrics.js'
 import type { Filters } from '../../services/subscription-index.js'
 
@@ -40,8 +40,6 @@ function lastEventIdOf (header: string | undefined, query: SubscribeQuery): stri
 type Admission =
   | { ok: true, address: string, draining: boolean, acceptedUntil: number | undefined }
   | { ok: false, result: ConnectionResult, status: number, headers: Record<string, string>, body: { error: string, message: string } }
-
-const BEARER_CHALLENGE = { 'www-authenticate': 'Bearer realm="flowfi-events"' }
 
 /** Whether a well-formed subscription may open: its token (with AUTH_MODE=jwt), then the connection caps. */
 function admit (app: FastifyInstance, request: FastifyRequest, filters: Filters): Admission {
