@@ -7,6 +7,7 @@ import auth from './plugins/auth.js'
 import connectionLimiter from './plugins/connection-limiter.js'
 import errors from './plugins/errors.js'
 import metrics from './plugins/metrics.js'
+import redisFanout from './plugins/redis-fanout.js'
 import sseBroker from './plugins/sse-broker.js'
 import health from './routes/health.js'
 import publish from './routes/events/publish.js'
@@ -59,11 +60,18 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     maxReplay: config.maxReplay,
     maxBufferedBytes: config.maxBufferedBytes,
     drainDelayMs: config.drainDelayMs,
-    drainWindowMs: config.drainWindowMs
+    drainWindowMs: config.drainWindowMs,
+    // A client may come from an instance whose reader is a moment ahead of ours.
+    ...(config.redis === undefined ? {} : { upstreamWaitMs: 2000 })
+  })
+  app.register(redisFanout, {
+    redis: config.redis,
+    instanceId: config.instanceId,
+    history: { maxEvents: config.historySize, maxAgeMs: config.historyMaxAgeMs }
   })
   app.register(metrics, { port: config.metricsPort, host: config.host })
   app.register(connectionLimiter, { maxConnectionsPerIp: config.maxConnectionsPerIp, maxConnections: config.maxConnections })
-  app.register(health)
+  app.register(health, { readyRequiresRedis: config.redis?.readyRequiresRedis ?? false })
   app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs, ratePerMinute: config.subscribeRatePerMinute })
   app.register(publish, {
     maxPublishBatch: config.maxPublishBatch,

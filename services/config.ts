@@ -44,6 +44,22 @@ export interface Config {
   rateLimitPerMinute: number
   /** Origins allowed to read the API from a browser; empty: same origin only. */
   corsOrigins: string[]
+  /** Several instances share one event log in Redis; undefined: one instance, all in memory. */
+  redis: RedisConfig | undefined
+}
+
+export interface RedisConfig {
+  url: string
+  /** Prepended to every key, so that several deployments can share one Redis. */
+  prefix: string
+  /** The pub/sub channel the FlowFi backend publishes `{event, data}` messages on. */
+  channel: string
+  /** How long the bridge's lease lasts unrenewed: the longest time the channel goes unread after its instance dies. */
+  bridgeLeaseMs: number
+  /** How long a stream's participants are kept in Redis after its last event. */
+  participantsTtlS: number
+  /** Whether /readyz fails while Redis is unreachable (by default open streams keep it ready). */
+  readyRequiresRedis: boolean
 }
 
 export interface AuthConfig {
@@ -132,7 +148,22 @@ export function loadConfig (env: Env = process.env): Config {
     auth: authConfig(env, nodeEnv === 'production'),
     subscribeRatePerMinute: integer(env, 'SUBSCRIBE_RATE_PER_MINUTE', 120, 1, 1_000_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 10_000_000),
-    corsOrigins: corsOrigins(env)
+    corsOrigins: corsOrigins(env),
+    redis: redisConfig(env)
+  }
+}
+
+function redisConfig (env: Env): RedisConfig | undefined {
+  const url = env.REDIS_URL
+  if (url === undefined || url === '') return undefined
+  if (!/^rediss?:\/\/\S+$/.test(url)) throw new ConfigError('REDIS_URL', '<redacted>', 'a redis:// or rediss:// URL')
+  return {
+    url,
+    prefix: text(env, 'REDIS_PREFIX', 'flowfi-events:', /^[\w.:{}-]{1,64}$/, 'letters, digits and . : _ - { } (at most 64)'),
+    channel: text(env, 'REDIS_CHANNEL', 'stream-events', /^[\w.:-]{1,128}$/, 'a channel name: letters, digits and . : _ -'),
+    bridgeLeaseMs: integer(env, 'BRIDGE_LEASE_MS', 5000, 1000, 60_000),
+    participantsTtlS: integer(env, 'PARTICIPANTS_TTL_S', 30 * 86400, 60, 365 * 86400),
+    readyRequiresRedis: oneOf(env, 'READY_REQUIRES_REDIS', ['true', 'false'], 'false') === 'true'
   }
 }
 

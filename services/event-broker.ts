@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
-import { streamIdOf, type Envelope } from './event-schema.js'
-import { EventIdGenerator, formatEventId, parseEventId } from './event-id.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { streamIdOf, type Envelope, type EventType } from './event-schema.js'
+import { compareEventIds, EventIdGenerator, formatEventId, parseEventId, type EventId } from './event-id.js'
 import { EventLog, type EventLogLimits, type LoggedEvent } from './event-log.js'
 import { encodeEvent } from './sse-frame.js'
 import { RateWindow } from './rate-window.js'
@@ -19,6 +20,21 @@ export interface EventBrokerOptions {
   maxBufferedBytes: number
   /** Longest wait for more events before a flush on a busy server (see #scheduleFlush); default 20. */
   maxLingerMs?: number
+  /**
+   * With an upstream log (Redis), how long a resume from an id this broker has not received yet waits
+   * for it: the client comes from an instance whose reader was a little ahead. 0: unknown at once.
+   */
+  upstreamWaitMs?: number
+}
+
+/** An event with its id and the users it concerns, ready to fan out: from `publish`, or from Redis. */
+export interface IdentifiedEvent {
+  readonly id: EventId
+  readonly type: EventType
+  /** The event's data, serialised as JSON. */
+  readonly data: string
+  readonly streamId: string
+  readonly users: readonly string[]
 }
 
 export interface BrokerStats {
@@ -148,17 +164,36 @@ export class EventBroker {
 
   #publishOne (envelope: Envelope): string {
     const id = this.#ids.next()
-    const idText = formatEventId(id)
     const streamId = streamIdOf(envelope)
     const users = this.#participantsOf(streamId, envelope)
-    const event = { id, at: Date.now(), streamId, users, frame: encodeEvent(idText, envelope.event, JSON.stringify(envelope.data)) }
-    this.#log.append(event)
-    this.#outbox.push(event)
-    this.#outboxTimes.push(performance.now())
+    this.#accept({ id, type: envelope.event, data: JSON.stringify(envelope.data), streamId, users }, performance.now())
+    return formatEventId(id)
+  }
+
+  /** Logs and fans out an event that already has its id and users: one read from the Redis log. */
+  ingest (event: IdentifiedEvent): void {
+    // The latency counts from when the log gave the event its id, on the publishing instance.
+    this.#accept(event, performance.now() - Math.max(0, Date.now() - event.id.ms))
+  }
+
+  /** Adds an event to the history only, not delivered: what the Redis log held at start-up. */
+  preload (event: IdentifiedEvent): void {
+    this.#log.append(logged(event))
+  }
+
+  /** The history loaded from elsewhere starts after `id`: a resume from it has missed nothing. */
+  forgetUpTo (id: EventId): void {
+    this.#log.forgetUpTo(id)
+  }
+
+  #accept (event: IdentifiedEvent, publishedAt: number): void {
+    const entry = logged(event)
+    this.#log.append(entry)
+    this.#outbox.push(entry)
+    this.#outboxTimes.push(publishedAt)
     this.#published.add(1)
-    this.metrics.published[envelope.event]++
+    this.metrics.published[event.type]++
     if (!this.#flushScheduled) this.#scheduleFlush()
-    return idText
   }
 
   /**
@@ -239,6 +274,8 @@ export class EventBroker {
   async #replay (connection: SseConnection, lastEventId: string): Promise<void> {
     const after = parseEventId(lastEventId)
     if (after === undefined) return this.#resync(connection, 'malformed_id', lastEventId)
+    if (this.#options.upstreamWaitMs !== undefined) await this.#receivedOrTimeout(after, this.#options.upstreamWaitMs)
+    if (!this.#isOpen(connection)) return
     const start = this.#log.resumeAfter(after)
     if (!start.ok) return this.#resync(connection, start.reason, lastEventId)
     const match = matcher(connection.filters)
@@ -268,6 +305,17 @@ export class EventBroker {
       if (index >= end) return
       await connection.drained()
       if (!this.#isOpen(connection)) return
+    }
+  }
+
+  /** Waits, a few ms at a time, until the events up to `id` are flushed here, or `timeoutMs` passes. */
+  async #receivedOrTimeout (id: EventId, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      const flushedCount = this.#log.size - this.#outbox.length
+      const flushed = flushedCount > 0 ? this.#log.at(flushedCount - 1)!.id : this.#outbox.length === 0 ? this.#log.newestId : undefined
+      if ((flushed !== undefined && compareEventIds(flushed, id) >= 0) || performance.now() >= deadline) return
+      await sleep(10)
     }
   }
 
@@ -339,6 +387,14 @@ export class EventBroker {
     }
   }
 }
+
+const logged = (event: IdentifiedEvent): LoggedEvent => ({
+  id: event.id,
+  at: event.id.ms,
+  streamId: event.streamId,
+  users: event.users,
+  frame: encodeEvent(formatEventId(event.id), event.type, event.data)
+})
 
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0)
 

@@ -52,6 +52,14 @@ export class EventLog {
     return this.size > 0 ? this.#events[this.#events.length - 1]!.id : this.#lastEvicted
   }
 
+  /**
+   * Records that the events up to `id` existed and are gone: a history loaded from elsewhere (Redis)
+   * starts after them, and a client resuming from `id` has missed nothing.
+   */
+  forgetUpTo (id: EventId): void {
+    if (this.#lastEvicted === undefined || compareEventIds(id, this.#lastEvicted) > 0) this.#lastEvicted = id
+  }
+
   append (event: LoggedEvent): void {
     this.#events.push(event)
     this.#bytes += event.frame.length

@@ -112,3 +112,7 @@ export function validateEnvelope (value: unknown):
 export function streamIdOf (envelope: Envelope): string {
   return String(envelope.event === 'stream.created' ? envelope.data.id : envelope.data.streamId)
 }
+
+export function isEventType (value: string): value is EventType {
+  return (EVENT_TYPES as readonly string[]).includes(value)
+}

@@ -11,6 +11,9 @@ export interface PublishOptions {
   production: boolean
 }
 
+/** What a publisher is told to wait while Redis is away: ioredis reconnects within seconds. */
+const RETRY_AFTER_S = 5
+
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
 
 /** Compares digests, so the time taken says nothing about the token, not even its length. */
@@ -49,7 +52,7 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
       reply.code(401).headers(BEARER_CHALLENGE)
         .send({ error: 'unauthorized', message: 'publishing needs Authorization: Bearer <PUBLISH_TOKEN>' })
     }
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const single = !Array.isArray(request.body)
     const items: unknown[] = single ? [request.body] : request.body as unknown[]
     if (items.length === 0 || items.length > options.maxPublishBatch) {
@@ -78,7 +81,14 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
       })
     }
 
-    const ids = app.broker.publish(envelopes)
+    let ids: string[]
+    try {
+      ids = await app.fanout.publish(envelopes)
+    } catch (error) {
+      // The fan-out fails only when Redis does not answer (RedisUnavailable); nothing was published.
+      return reply.code(503).header('retry-after', String(RETRY_AFTER_S))
+        .send({ error: 'redis_unavailable', message: `${(error as Error).message}; try again in a few seconds` })
+    }
     return reply.code(202).send(single ? { id: ids[0] } : { ids })
   })
   done()

@@ -42,14 +42,19 @@ type Admission =
   | { ok: false, result: ConnectionResult, status: number, headers: Record<string, string>, body: { error: string, message: string } }
 
 /** Whether a well-formed subscription may open: its token (with AUTH_MODE=jwt), then the connection caps. */
-function admit (app: FastifyInstance, request: FastifyRequest, filters: Filters): Admission {
+async function admit (app: FastifyInstance, request: FastifyRequest, filters: Filters): Promise<Admission> {
   let acceptedUntil: number | undefined
   if (app.auth.mode === 'jwt') {
     const verdict = app.auth.authenticate(request)
     if (!verdict.ok) {
       return { ok: false, result: 'unauthorized', status: 401, headers: BEARER_CHALLENGE, body: { error: verdict.error, message: verdict.message } }
     }
-    const refused = refusedFilter(verdict.principal, filters, streamId => app.broker.participantsOf(streamId))
+    // Streams the token does not grant may still be the account's own: ask who takes part in them.
+    const asked = filters.streams.filter(streamId => !verdict.principal.streams.has(streamId))
+    const participants = asked.length > 0 && verdict.principal.account !== undefined
+      ? await app.fanout.participantsOf(asked)
+      : new Map<string, readonly string[]>()
+    const refused = refusedFilter(verdict.principal, filters, streamId => participants.get(streamId) ?? [])
     if (refused !== undefined) {
       return { ok: false, result: 'forbidden', status: 403, headers: {}, body: { error: 'forbidden', message: `this token may not subscribe to ${refused}` } }
     }
@@ -81,7 +86,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
   app.get('/events/subscribe', {
     // Its own rate, instead of (not on top of) the global limit of the other routes.
     config: { rateLimit: { max: options.ratePerMinute, timeWindow: 60_000 } }
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const query = request.query as SubscribeQuery
     const parsed = parseFilters(query, options.maxFilters)
     const metrics = app.broker.metrics
@@ -89,12 +94,17 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
       metrics.connections.bad_request++
       return reply.code(400).send(parsed.problem)
     }
-    const admission = admit(app, request, parsed.filters)
+    const admission = await admit(app, request, parsed.filters)
     if (!admission.ok) {
       metrics.connections[admission.result]++
       return reply.code(admission.status).headers(admission.headers).send(admission.body)
     }
     const { address, draining, acceptedUntil } = admission
+    if (request.raw.socket.destroyed) {
+      // The client left while its streams' participants were looked up in Redis.
+      if (!draining) app.connectionLimits.release(address)
+      return reply.hijack()
+    }
 
     reply.hijack()
     const response = reply.raw

@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import fp from 'fastify-plugin'
+import fastifyRedis from '@fastify/redis'
+import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify'
+import type { Redis, RedisOptions } from 'ioredis'
+import type { RedisConfig } from '../services/config.js'
+import { validateEnvelope, type Envelope } from '../services/event-schema.js'
+import { compareEventIds, formatEventId, parseEventId } from '../services/event-id.js'
+import type { EventBroker } from '../services/event-broker.js'
+import { RedisEventLog } from '../services/redis-event-log.js'
+import { BridgeLease } from '../services/bridge-lease.js'
+
+/** Where published events go: straight into this instance's broker, or through the Redis log to all. */
+export interface Fanout {
+  readonly mode: 'memory' | 'redis'
+  /** Publishes validated events, all or none; resolves to their ids. Rejects with RedisUnavailable. */
+  publish (envelopes: readonly Envelope[]): Promise<string[]>
+  /** The known participants of each stream named (for authorising `streams=` by account). */
+  participantsOf (streamIds: readonly string[]): Promise<Map<string, readonly string[]>>
+  /** Redis mode: whether both connections answer. Always true in memory mode. */
+  readonly redisUp: boolean
+  /** Redis mode: whether this instance bridges the pub/sub channel into the log now. */
+  readonly bridging: boolean
+  /** Redis mode: the id of the newest event read from the log. */
+  readonly lastId: string | undefined
+  /** Messages taken from the pub/sub channel by this instance while it bridged. */
+  readonly channelMessages: Record<ChannelResult, number>
+}
+
+export const CHANNEL_RESULTS = ['bridged', 'malformed', 'failed'] as const
+export type ChannelResult = typeof CHANNEL_RESULTS[number]
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    fanout: Fanout
+  }
+}
+
+/** Nothing could be published, because Redis does not answer: the client should try again. */
+export class RedisUnavailable extends Error {
+  constructor (cause?: unknown) {
+    super('Redis does not answer, so nothing was published', { cause })
+    this.name = 'RedisUnavailable'
+  }
+}
+
+export interface RedisFanoutOptions {
+  /** Undefined: a single instance, events fan out in memory. */
+  redis: RedisConfig | undefined
+  instanceId: string
+  history: { maxEvents: number, maxAgeMs: number }
+}
+
+/** How long the reader's XREAD waits for entries before it asks again. */
+const READ_BLOCK_MS = 5000
+/** Publishing fails rather than hangs when Redis stops answering. */
+const COMMAND_TIMEOUT_MS = 5000
+
+/** Reconnection: 100 ms doubling to 5 s, with jitter so that a fleet does not reconnect in step. */
+const retryStrategy = (attempt: number): number => Math.min(100 * 2 ** attempt, 5000) * (0.75 + Math.random() / 2)
+
+const zeros = (): Record<ChannelResult, number> => ({ bridged: 0, malformed: 0, failed: 0 })
+
+function memoryFanout (broker: EventBroker): Fanout {
+  return {
+    mode: 'memory',
+    publish: async envelopes => broker.publish(envelopes),
+    participantsOf: async streamIds => new Map(streamIds.map(id => [id, broker.participantsOf(id)])),
+    redisUp: true,
+    bridging: false,
+    lastId: undefined,
+    channelMessages: zeros()
+  }
+}
+
+/** Logs each connection's losses and returns once, not every reconnection attempt. */
+function watch (client: Redis, role: string, log: FastifyBaseLogger): void {
+  let up = client.status === 'ready'
+  client.on('ready', () => {
+    if (!up) log.info({ role }, 'redis connection is back')
+    up = true
+  })
+  client.on('error', (error: Error) => {
+    if (up) log.error({ role, err: error }, 'redis connection lost; reconnecting with backoff')
+    up = false
+  })
+  client.on('close', () => {
+    if (up) log.error({ role }, 'redis connection closed; reconnecting with backoff')
+    up = false
+  })
+}
+
+/**
+ * Fan-out across instances (`REDIS_URL`): every event, from `POST /events/publish` on any instance or
+ * from the legacy pub/sub channel, is appended to one Redis Stream, which gives it its cluster-wide
+ * id. Each instance reads that stream on a connection of its own and hands every entry to its broker,
+ * so every instance delivers every event with the same id, and keeps the same history to resume from.
+ * Without `REDIS_URL` the broker is used directly, as a single instance.
+ */
+const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options) => {
+  const broker = app.broker
+  if (options.redis === undefined) {
+    app.decorate('fanout', memoryFanout(broker))
+    return
+  }
+  const config = options.redis
+  const connection: RedisOptions = {
+    connectionName: options.instanceId,
+    retryStrategy,
+    // A publish while Redis is away fails at once (503), rather than waiting to be sent later, when
+    // the client has long been told it failed.
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: COMMAND_TIMEOUT_MS
+  }
+  await app.register(fastifyRedis, { url: config.url, ...connection })
+  const commands = app.redis
+  // The reader blocks, and waits through outages: its XREAD is sent again on reconnection.
+  const longLived: RedisOptions = { enableOfflineQueue: true, autoResendUnfulfilledCommands: true, maxRetriesPerRequest: null, commandTimeout: undefined }
+  const reader = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:reader` })
+  const log = new RedisEventLog(commands, { prefix: config.prefix, ...options.history, participantsTtlS: config.participantsTtlS })
+  const owner = `${options.instanceId}:${randomUUID()}`
+  const channelMessages = zeros()
+  let subscriber: Redis | undefined
+  let lastId: string | undefined
+  let stopping = false
+  watch(commands, 'commands', app.log)
+  watch(reader, 'reader', app.log)
+
+  const skip = (id: string, why: string): void => app.log.warn({ id, key: log.streamKey }, `skipped a log entry: ${why}`)
+
+  /** One message of the legacy channel, `{event, data}` as the FlowFi backend publishes it. */
+  const bridge = (message: string): void => {
+    let value: unknown
+    try {
+      value = JSON.parse(message)
+    } catch {
+      channelMessages.malformed++
+      app.log.warn({ channel: config.channel, message: message.slice(0, 200) }, 'channel message is not JSON; dropped')
+      return
+    }
+    const result = validateEnvelope(value)
+    if (!result.ok) {
+      channelMessages.malformed++
+      app.log.warn({ channel: config.channel, message: message.slice(0, 200), problems: result.problems }, 'channel message is not a valid event; dropped')
+      return
+    }
+    // Sent in the order received, on one connection: Redis appends them in that order.
+    log.append([result.envelope], owner).then(() => { channelMessages.bridged++ }, (error: Error) => {
+      channelMessages.failed++
+      app.log.error({ err: error, channel: config.channel, event: result.envelope.event }, 'channel message could not be logged; it is lost')
+    })
+  }
+
+  const lease = new BridgeLease(commands, log.leaseKey, owner, config.bridgeLeaseMs, {
+    acquired () {
+      app.log.info({ channel: config.channel }, 'bridge lease taken: this instance logs the channel\'s messages')
+      subscriber = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:bridge` })
+      watch(subscriber, 'bridge', app.log)
+      subscriber.on('message', (_channel: string, message: string) => bridge(message))
+      subscriber.subscribe(config.channel).catch((error: Error) => app.log.error({ err: error }, 'could not subscribe to the channel'))
+    },
+    lost () {
+      app.log.warn({ channel: config.channel }, 'bridge lease lost: another instance logs the channel now')
+      subscriber?.disconnect()
+      subscriber = undefined
+    },
+    error (error) {
+      app.log.debug({ err: error }, 'bridge lease: Redis did not answer')
+    }
+  })
+
+  const ingest = broker.ingest.bind(broker)
+  const readLoop = async (): Promise<void> => {
+    while (!stopping) {
+      try {
+        lastId = await log.read(reader, lastId!, READ_BLOCK_MS, ingest, skip)
+      } catch (error) {
+        if (stopping) return
+        app.log.error({ err: error }, 'reading the event log failed; trying again in a second')
+        await sleep(1000)
+      }
+    }
+  }
+  let reading: Promise<void> | undefined
+
+  // After an outage the log may have been trimmed past what this instance had read: say so loudly.
+  reader.on('ready', () => {
+    const read = lastId === undefined ? undefined : parseEventId(lastId)
+    if (read === undefined) return
+    log.trimmedUpTo().then(trimmed => {
+      if (trimmed !== undefined && compareEventIds(trimmed, read) > 0) {
+        app.log.error({ readUpTo: lastId, trimmedUpTo: formatEventId(trimmed) }, 'the log was trimmed past what this instance had read: those events were not delivered here')
+      }
+    }, () => {})
+  })
+
+  app.decorate('fanout', {
+    mode: 'redis',
+    async publish (envelopes) {
+      if (commands.status !== 'ready') throw new RedisUnavailable()
+      try {
+        return await log.append(envelopes)
+      } catch (error) {
+        app.log.error({ err: error }, 'publishing to the Redis log failed')
+        throw new RedisUnavailable(error)
+      }
+    },
+    participantsOf: async streamIds => await log.participantsOf(streamIds),
+    get redisUp () {
+      return commands.status === 'ready' && reader.status === 'ready'
+    },
+    get bridging () {
+      return lease.held
+    },
+    get lastId () {
+      return lastId
+    },
+    channelMessages
+  } satisfies Fanout)
+
+  app.addHook('onReady', async () => {
+    let loaded = 0
+    const history = await log.loadHistory(event => {
+      broker.preload(event)
+      loaded++
+    }, skip)
+    if (history.trimmedUpTo !== undefined) broker.forgetUpTo(history.trimmedUpTo)
+    lastId = history.lastId
+    reading = readLoop()
+    lease.start()
+    app.log.info({ key: log.streamKey, loaded, lastId, channel: config.channel }, 'redis fan-out ready: history loaded, reading the log')
+  })
+
+  app.addHook('onClose', async () => {
+    stopping = true
+    await lease.stop()
+    subscriber?.disconnect()
+    reader.disconnect()
+    await reading
+  })
+}
+
+export default fp(redisFanout, { name: 'redis-fanout', fastify: '5.x', dependencies: ['sse-broker'] })
