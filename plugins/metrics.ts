@@ -5,6 +5,7 @@ import {
   CLOSE_REASONS, CONNECTION_RESULTS, REJECT_REASONS, RESYNC_REASONS, type Histogram
 } from '../services/delivery-metrics.js'
 import { EVENT_TYPES } from '../services/event-schema.js'
+import { CHANNEL_RESULTS } from './redis-fanout.js'
 
 export interface MetricsOptions {
   /** Port of a listener of its own, on `host`; 0 serves `GET /metrics` on the main port. */
@@ -74,6 +75,15 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
     collected('sse_buffered_bytes', 'Bytes written to streams and not yet taken by their clients.', 'gauge', () => [{ value: broker.bufferedBytes() }]),
     collected('sse_history_events', 'Events kept for resume.', 'gauge', () => [{ value: broker.stats().history.events }])
   ]) registry.registerMetric(metric as never)
+  const fanout = app.fanout
+  if (fanout.mode === 'redis') {
+    for (const metric of [
+      collected('sse_redis_up', 'Whether both Redis connections (commands and log reader) answer.', 'gauge', () => [{ value: fanout.redisUp ? 1 : 0 }]),
+      collected('sse_redis_bridge', 'Whether this instance holds the lease and logs the pub/sub channel.', 'gauge', () => [{ value: fanout.bridging ? 1 : 0 }]),
+      collected('sse_channel_messages_total', 'Pub/sub channel messages taken by this instance as the bridge, by result.', 'counter',
+        () => byLabel('result', CHANNEL_RESULTS, fanout.channelMessages))
+    ]) registry.registerMetric(metric as never)
+  }
 
   const serve = async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
     await reply.type(registry.contentType).send(await registry.metrics())
@@ -94,4 +104,4 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
   done()
 }
 
-export default fp(metrics, { name: 'metrics', fastify: '5.x', dependencies: ['sse-broker'] })
+export default fp(metrics, { name: 'metrics', fastify: '5.x', dependencies: ['sse-broker', 'redis-fanout'] })

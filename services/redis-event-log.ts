@@ -16,7 +16,7 @@ export interface RedisEventLogOptions {
 
 /** What the Redis log held when it was read at start-up. */
 export interface StoredHistory {
-  /** The newest id the log ever trimmed away ("0-0" when none): a resume from it missed nothing. */
+  /** The newest id the log trimmed away, if any: a resume from exactly it missed nothing. */
   trimmedUpTo: EventId | undefined
   /** Where the reader goes on from: the newest entry, or the newest trimmed id. */
   lastId: string
@@ -25,9 +25,11 @@ export interface StoredHistory {
 /**
  * Appends events to the log, and resolves the users they concern, in one step that Redis runs
  * atomically: a batch is all in the log or none of it. The stream's id is the event's id everywhere.
- * KEYS: the stream, the bridge lease, then each event's participants set.
- * ARGV: MAXLEN, max age in ms, participants TTL in s, lease owner ('' unless the bridge writes),
- * then for each event: type, data JSON, stream id, users to add (comma-separated).
+ * Then trims by count and by age, and records the newest id trimmed: a resume from exactly that id
+ * has missed nothing, one from before it has (Redis 7.0 keeps no such record for trimming).
+ * KEYS: the stream, the bridge lease, the trimmed-up-to id, then each event's participants set.
+ * ARGV: MAXLEN, max age in ms (0: none), participants TTL in s, lease owner ('' unless the bridge
+ * writes), then for each event: type, data JSON, stream id, users to add (comma-separated).
  */
 const APPEND = `
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then
@@ -36,17 +38,36 @@ end
 local ids = {}
 for i = 0, (#ARGV - 4) / 4 - 1 do
   local at = 5 + i * 4
-  local participants = KEYS[3 + i]
+  local participants = KEYS[4 + i]
   for user in string.gmatch(ARGV[at + 3], '[^,]+') do redis.call('SADD', participants, user) end
   redis.call('EXPIRE', participants, ARGV[3])
   local users = table.concat(redis.call('SMEMBERS', participants), ',')
-  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*',
-    'event', ARGV[at], 'data', ARGV[at + 1], 'stream', ARGV[at + 2], 'users', users)
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'event', ARGV[at], 'data', ARGV[at + 1], 'stream', ARGV[at + 2], 'users', users)
+end
+local function parse (id)
+  local ms, seq = string.match(id, '(%d+)-(%d+)')
+  return tonumber(ms), tonumber(seq)
+end
+local cut
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+if excess > 0 then
+  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+  cut = old[#old][1]
 end
 if ARGV[2] ~= '0' then
   local now = redis.call('TIME')
   local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[2])
-  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', oldest))
+  local older = redis.call('XREVRANGE', KEYS[1], '(' .. string.format('%d', oldest) .. '-0', '-', 'COUNT', 1)[1]
+  if older then
+    local ms, seq = parse(older[1])
+    local cutMs, cutSeq = parse(cut or '0-0')
+    if ms > cutMs or (ms == cutMs and seq > cutSeq) then cut = older[1] end
+  end
+end
+if cut then
+  local ms, seq = parse(cut)
+  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', ms, seq + 1))
+  redis.call('SET', KEYS[3], cut)
 end
 return ids
 `
@@ -72,10 +93,12 @@ declare module 'ioredis' {
 export class RedisEventLog {
   readonly streamKey: string
   readonly leaseKey: string
+  readonly trimmedKey: string
 
   constructor (readonly redis: Redis, readonly options: RedisEventLogOptions) {
     this.streamKey = `${options.prefix}events`
     this.leaseKey = `${options.prefix}bridge`
+    this.trimmedKey = `${options.prefix}trimmed-up-to`
     if (typeof redis.flowfiAppend !== 'function') redis.defineCommand('flowfiAppend', { lua: APPEND })
   }
 
@@ -85,7 +108,7 @@ export class RedisEventLog {
 
   /** Appends validated events in one atomic step; returns their ids. `leaseOwner`: the bridge's lease. */
   async append (envelopes: readonly Envelope[], leaseOwner = ''): Promise<string[]> {
-    const keys = [this.streamKey, this.leaseKey]
+    const keys = [this.streamKey, this.leaseKey, this.trimmedKey]
     const args: Array<string | number> = [this.options.maxEvents, this.options.maxAgeMs, this.options.participantsTtlS, leaseOwner]
     for (const envelope of envelopes) {
       const streamId = streamIdOf(envelope)
@@ -124,18 +147,10 @@ export class RedisEventLog {
     }
   }
 
-  /** The newest id trimmed from the log: Redis (7.0 and later) remembers it. */
+  /** The newest id trimmed from the log, as the append script recorded it. */
   async trimmedUpTo (): Promise<EventId | undefined> {
-    let info: unknown[]
-    try {
-      info = await this.redis.xinfo('STREAM', this.streamKey) as unknown[]
-    } catch (error) {
-      if (error instanceof Error && /no such key/i.test(error.message)) return undefined
-      throw error
-    }
-    const at = info.indexOf('max-deleted-entry-id')
-    const id = at < 0 ? undefined : parseEventId(String(info[at + 1]))
-    return id === undefined || (id.ms === 0 && id.seq === 0) ? undefined : id
+    const id = await this.redis.get(this.trimmedKey)
+    return id === null ? undefined : parseEventId(id)
   }
 
   /**

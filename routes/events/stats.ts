@@ -1,5 +1,17 @@
 import type { FastifyPluginCallback } from 'fastify'
 import { version } from '../../services/version.js'
+import type { Fanout } from '../../plugins/redis-fanout.js'
+
+function fanoutStats (fanout: Fanout) {
+  if (fanout.mode === 'memory') return { mode: fanout.mode }
+  return {
+    mode: fanout.mode,
+    redis: fanout.redisUp ? 'up' : 'down',
+    bridging: fanout.bridging,
+    lastId: fanout.lastId,
+    channelMessages: fanout.channelMessages
+  }
+}
 
 export interface StatsOptions {
   instanceId: string
@@ -45,7 +57,9 @@ const stats: FastifyPluginCallback<StatsOptions> = (app, options, done) => {
       slowConsumerDisconnects: metrics.slowConsumerDisconnects,
       bufferedBytes: app.broker.bufferedBytes(),
       history,
-      trackedStreams
+      // In Redis mode the participants live in Redis, which this does not count.
+      trackedStreams: app.fanout.mode === 'memory' ? trackedStreams : null,
+      fanout: fanoutStats(app.fanout)
     }
   })
   done()

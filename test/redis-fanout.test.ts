@@ -1,0 +1,181 @@
+import t from 'tap'
+import { publish, randomAccountId, startApp, waitUntil, type RunningApp } from './helpers/app.js'
+import { subscribe, type StreamClient } from './helpers/sse-client.js'
+import { redisAnswers, redisClient, redisEnv } from './helpers/redis.js'
+import { nowS, signJwt } from './helpers/jwt.js'
+
+type Test = Parameters<typeof redisEnv>[0]
+
+const cancelled = (streamId: string) => ({ event: 'stream.cancelled', data: { streamId } })
+const created = (id: string, sender = randomAccountId(), recipient = randomAccountId()) =>
+  ({ id, sender, recipient, amount: '100', ratePerSecond: '1', startTime: 1_700_000_000 })
+const idsOf = (events: StreamClient['events']) => events.map(e => e.id)
+
+async function publishIds (url: string, events: unknown[]): Promise<string[]> {
+  const { status, body } = await publish(url, events)
+  if (status !== 202) throw new Error(`publish failed: ${status} ${JSON.stringify(body)}`)
+  return body.ids
+}
+
+interface Cluster {
+  apps: RunningApp[]
+  env: Record<string, string>
+  /** The event log's key. */
+  streamKey: string
+}
+
+/** Instances on one Redis, under a key prefix of the test's own. */
+async function cluster (t: Test, count: number, env: Record<string, string> = {}): Promise<Cluster> {
+  const shared = redisEnv(t, env)
+  const apps: RunningApp[] = []
+  for (let i = 0; i < count; i++) apps.push(await startApp(t, { ...shared, INSTANCE_ID: `i${i}` }))
+  return { apps, env: shared, streamKey: `${shared.REDIS_PREFIX}events` }
+}
+
+if (await redisAnswers(t)) {
+  t.test('an event published over HTTP on one instance reaches every instance, with one id', async t => {
+    const { apps: [a, b, c] } = await cluster(t, 3)
+    const onB = await subscribe(t, b!.url, 'streams=s1')
+    const onC = await subscribe(t, c!.url, 'streams=s1')
+    const onA = await subscribe(t, a!.url, 'all=true')
+    const ids = await publishIds(a!.url, [cancelled('s1'), cancelled('s2'), cancelled('s1')])
+    t.match(ids[0], /^\d+-\d+$/, 'ids are the Redis stream\'s')
+    t.same(idsOf(await onB.eventCount(2)), [ids[0], ids[2]], 'B: its stream\'s events, with the ids A answered')
+    t.same(idsOf(await onC.eventCount(2)), [ids[0], ids[2]], 'C: the same ids')
+    t.same(idsOf(await onA.eventCount(3)), ids, 'A delivers what it published through the log too')
+    t.same(JSON.parse(onB.events[0]!.data), { streamId: 's1' })
+    t.equal(onB.events[0]!.event, 'stream.cancelled')
+  })
+
+  t.test('the seed\'s publisher: redis.publish on the channel reaches every instance, logged once', async t => {
+    const { apps: [a, b], streamKey } = await cluster(t, 2)
+    await waitUntil('an instance holds the bridge lease', () => a!.app.fanout.bridging || b!.app.fanout.bridging)
+    t.not(a!.app.fanout.bridging, b!.app.fanout.bridging, 'one instance bridges, not both')
+    const onA = await subscribe(t, a!.url, 'streams=42')
+    const onB = await subscribe(t, b!.url, 'streams=42')
+    const redis = redisClient(t)
+    const stream = created('42')
+    // Exactly as the FlowFi backend publishes.
+    await redis.publish('stream-events', JSON.stringify({ event: 'stream.created', data: stream }))
+    await onA.eventCount(1)
+    await onB.eventCount(1)
+    t.equal(onA.events[0]!.event, 'stream.created')
+    t.equal(onA.events[0]!.id, onB.events[0]!.id, 'the same id on both')
+    t.same(JSON.parse(onB.events[0]!.data), stream)
+    t.equal(await redis.xlen(streamKey), 1, 'logged once, though two instances listen')
+    t.equal(a!.app.fanout.channelMessages.bridged + b!.app.fanout.channelMessages.bridged, 1)
+  })
+
+  t.test('malformed channel messages are logged, counted and dropped; the next good one goes through', async t => {
+    const { apps: [a] } = await cluster(t, 1)
+    await waitUntil('the instance bridges', () => a!.app.fanout.bridging)
+    const client = await subscribe(t, a!.url, 'streams=7')
+    const redis = redisClient(t)
+    await redis.publish('stream-events', '{not json')
+    await redis.publish('stream-events', JSON.stringify({ event: 'stream.exploded', data: { streamId: '7' } }))
+    await redis.publish('stream-events', JSON.stringify({ event: 'stream.cancelled', data: { streamId: '7' } }))
+    await client.eventCount(1)
+    t.equal(client.events.length, 1)
+    t.same(a!.app.fanout.channelMessages, { bridged: 1, malformed: 2, failed: 0 })
+    const warnings = a!.logs.filter(line => line.channel === 'stream-events' && line.level === 40)
+    t.same(warnings.map(line => line.msg), ['channel message is not JSON; dropped', 'channel message is not a valid event; dropped'])
+    t.equal(warnings[0]!.message, '{not json', 'the message itself is logged (cut at 200 characters)')
+    const metrics = await (await fetch(`${a!.url}/metrics`)).text()
+    t.match(metrics, /sse_channel_messages_total\{result="malformed"\} 2/)
+    t.match(metrics, /sse_redis_up 1/)
+  })
+
+  t.test('resume on another instance: exactly the missed events, in order, then live', async t => {
+    const { apps: [a, b] } = await cluster(t, 2)
+    const onA = await subscribe(t, a!.url, 'streams=r')
+    const [first] = await publishIds(a!.url, [cancelled('r')])
+    await onA.eventCount(1)
+    onA.close()
+    const missed = await publishIds(b!.url, [cancelled('r'), cancelled('other'), cancelled('r')])
+    const onB = await subscribe(t, b!.url, 'streams=r', { 'last-event-id': first! })
+    t.same(idsOf(await onB.eventCount(2)), [missed[0], missed[2]])
+    const [live] = await publishIds(a!.url, [cancelled('r')])
+    t.equal((await onB.eventCount(3))[2]!.id, live)
+    t.equal(onB.events.length, 3, 'nothing twice')
+  })
+
+  t.test('an instance started later loads the log: resume there works, and resync when the id is older than the log', async t => {
+    const { apps: [a], env, streamKey } = await cluster(t, 1, { HISTORY_SIZE: '3' })
+    const ids = await publishIds(a!.url, [1, 2, 3, 4, 5].map(n => cancelled(`s${n}`)))
+    const redis = redisClient(t)
+    t.equal(await redis.xlen(streamKey), 3, 'the log keeps HISTORY_SIZE entries')
+    const late = await startApp(t, { ...env, INSTANCE_ID: 'late' })
+    const resumed = await subscribe(t, late.url, 'all=true', { 'last-event-id': ids[1]! })
+    t.same(idsOf(await resumed.eventCount(3)), ids.slice(2), 'from the trimmed-up-to id: nothing missed')
+    const stale = await subscribe(t, late.url, 'all=true', { 'last-event-id': ids[0]! })
+    const [resync] = await stale.eventCount(1)
+    t.equal(resync!.event, 'events.resync')
+    t.same(JSON.parse(resync!.data), { reason: 'expired', lastEventId: ids[0] })
+    t.equal(resync!.id, ids[4], 'the resync carries the newest id')
+    t.same(((await (await fetch(`${late.url}/events/stats`)).json()) as any).history.events, 3)
+  })
+
+  t.test('a resume from an id this instance has not read yet waits for its reader', async t => {
+    const { apps: [a], streamKey } = await cluster(t, 1)
+    const redis = redisClient(t)
+    // An entry appended straight to the log, as if by an instance whose reader is ahead of ours.
+    const ahead = await redis.xadd(streamKey, '*', 'event', 'stream.cancelled', 'data', '{"streamId":"w"}', 'stream', 'w', 'users', '') as string
+    const client = await subscribe(t, a!.url, 'streams=w', { 'last-event-id': ahead })
+    const [live] = await publishIds(a!.url, [cancelled('w')])
+    t.same(idsOf(await client.eventCount(1)), [live], 'no resync and no replay of the entry it had')
+    const future = await subscribe(t, a!.url, 'streams=w', { 'last-event-id': '99999999999999-0' })
+    const [resync] = await future.eventCount(1, 5000)
+    t.equal(resync!.event, 'events.resync', 'an id that never comes gives up after the wait')
+    t.equal(JSON.parse(resync!.data).reason, 'unknown_id')
+  })
+
+  t.test('routing by user uses the participants in Redis, also for streams created while an instance was down', async t => {
+    const { apps: [a], env } = await cluster(t, 1)
+    const sender = randomAccountId()
+    await publishIds(a!.url, [{ event: 'stream.created', data: created('77', sender) }])
+    const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
+    const client = await subscribe(t, b.url, `users=${sender}`)
+    const [withdrawn] = await publishIds(a!.url, [{ event: 'stream.withdrawn', data: { streamId: '77', amount: '5' } }])
+    t.same(idsOf(await client.eventCount(1)), [withdrawn])
+    const redis = redisClient(t)
+    const ttl = await redis.ttl(`${env.REDIS_PREFIX}participants:77`)
+    t.ok(ttl > 0 && ttl <= 30 * 86400, `the participants expire (TTL ${ttl} s)`)
+  })
+
+  t.test('with AUTH_MODE=jwt a stream is the account\'s own when Redis says it takes part', async t => {
+    const secret = 'an-hs256-secret-that-is-long-enough-for-tests'
+    const { apps: [a] } = await cluster(t, 1, { AUTH_MODE: 'jwt', JWT_SECRET: secret, PUBLISH_TOKEN: 'a-publish-token-for-tests' })
+    const sender = randomAccountId()
+    const { status } = await publish(a!.url, { event: 'stream.created', data: created('88', sender) }, { authorization: 'Bearer a-publish-token-for-tests' })
+    t.equal(status, 202)
+    const token = signJwt({ sub: sender, exp: nowS() + 60 }, { alg: 'HS256', secret })
+    const own = await fetch(`${a!.url}/events/subscribe?streams=88`, { headers: { authorization: `Bearer ${token}` } })
+    t.equal(own.status, 200)
+    await own.body?.cancel()
+    const other = await fetch(`${a!.url}/events/subscribe?streams=89`, { headers: { authorization: `Bearer ${token}` } })
+    t.equal(other.status, 403)
+    t.same(await other.json(), { error: 'forbidden', message: 'this token may not subscribe to streams=89' })
+  })
+
+  t.test('retention: MAXLEN from HISTORY_SIZE and MINID from HISTORY_MAX_AGE_MS', async t => {
+    const { apps: [a], streamKey } = await cluster(t, 1, { HISTORY_SIZE: '5', HISTORY_MAX_AGE_MS: '1000' })
+    const redis = redisClient(t)
+    await publishIds(a!.url, Array.from({ length: 20 }, (_, n) => cancelled(`s${n}`)))
+    t.equal(await redis.xlen(streamKey), 5, 'count bound')
+    await new Promise(resolve => setTimeout(resolve, 1100))
+    const [fresh] = await publishIds(a!.url, [cancelled('new')])
+    const left = await redis.xrange(streamKey, '-', '+')
+    t.same(left.map(([id]) => id), [fresh], 'age bound: the older entries are gone')
+  })
+
+  t.test('stats and readiness report the Redis side', async t => {
+    const { apps: [a] } = await cluster(t, 1)
+    await waitUntil('the instance bridges', () => a!.app.fanout.bridging)
+    const [id] = await publishIds(a!.url, [cancelled('x')])
+    await waitUntil('the reader has the event', () => a!.app.fanout.lastId === id)
+    const stats = await (await fetch(`${a!.url}/events/stats`)).json() as any
+    t.same(stats.fanout, { mode: 'redis', redis: 'up', bridging: true, lastId: id, channelMessages: { bridged: 0, malformed: 0, failed: 0 } })
+    t.equal(stats.trackedStreams, null, 'participants live in Redis, not counted here')
+    t.same(await (await fetch(`${a!.url}/readyz`)).json(), { status: 'ready', redis: 'up' })
+  })
+}
