@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import fastifyRedis from '@fastify/redis'
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify'
-import type { Redis, RedisOptions } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from '../services/config.js'
 import { validateEnvelope, type Envelope } from '../services/event-schema.js'
 import { compareEventIds, formatEventId, parseEventId } from '../services/event-id.js'
@@ -74,6 +74,26 @@ function memoryFanout (broker: EventBroker): Fanout {
   }
 }
 
+/** Waits for the first connection, or fails start-up with a message that says what to check. */
+async function connected (client: Redis, url: string, timeoutMs: number): Promise<void> {
+  let lastError = 'no answer'
+  const noteError = (error: Error): void => { lastError = error.message }
+  client.on('error', noteError)
+  const ready = await new Promise<boolean>(resolve => {
+    const timer = setTimeout(() => resolve(false), timeoutMs)
+    client.once('ready', () => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+  })
+  client.off('error', noteError)
+  if (ready) return
+  client.disconnect()
+  const { protocol, host } = new URL(url)
+  throw new Error(`Redis at ${protocol}//${host} did not answer within ${timeoutMs} ms (${lastError}): ` +
+    'check REDIS_URL, or unset it to run a single instance without Redis')
+}
+
 /** Logs each connection's losses and returns once, not every reconnection attempt. */
 function watch (client: Redis, role: string, log: FastifyBaseLogger): void {
   let up = client.status === 'ready'
@@ -114,8 +134,10 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
     autoResendUnfulfilledCommands: false,
     commandTimeout: COMMAND_TIMEOUT_MS
   }
-  await app.register(fastifyRedis, { url: config.url, ...connection })
-  const commands = app.redis
+  const commands = new Redis(config.url, connection)
+  await connected(commands, config.url, config.connectTimeoutMs)
+  watch(commands, 'commands', app.log)
+  await app.register(fastifyRedis, { client: commands, closeClient: true })
   // The reader blocks, and waits through outages: its XREAD is sent again on reconnection.
   const longLived: RedisOptions = { enableOfflineQueue: true, autoResendUnfulfilledCommands: true, maxRetriesPerRequest: null, commandTimeout: undefined }
   const reader = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:reader` })
@@ -125,7 +147,6 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   let subscriber: Redis | undefined
   let lastId: string | undefined
   let stopping = false
-  watch(commands, 'commands', app.log)
   watch(reader, 'reader', app.log)
 
   const skip = (id: string, why: string): void => app.log.warn({ id, key: log.streamKey }, `skipped a log entry: ${why}`)
@@ -191,7 +212,9 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
     if (read === undefined) return
     log.trimmedUpTo().then(trimmed => {
       if (trimmed !== undefined && compareEventIds(trimmed, read) > 0) {
-        app.log.error({ readUpTo: lastId, trimmedUpTo: formatEventId(trimmed) }, 'the log was trimmed past what this instance had read: those events were not delivered here')
+        app.log.error({ readUpTo: lastId, trimmedUpTo: formatEventId(trimmed) },
+          'the log was trimmed past what this instance had read: its streams are told to resync')
+        broker.missedUpTo(trimmed)
       }
     }, () => {})
   })

@@ -60,6 +60,8 @@ export interface RedisConfig {
   participantsTtlS: number
   /** Whether /readyz fails while Redis is unreachable (by default open streams keep it ready). */
   readyRequiresRedis: boolean
+  /** Start-up fails when Redis does not answer this soon (within Fastify's 10 s for a plugin). */
+  connectTimeoutMs: number
 }
 
 export interface AuthConfig {
@@ -163,7 +165,8 @@ function redisConfig (env: Env): RedisConfig | undefined {
     channel: text(env, 'REDIS_CHANNEL', 'stream-events', /^[\w.:-]{1,128}$/, 'a channel name: letters, digits and . : _ -'),
     bridgeLeaseMs: integer(env, 'BRIDGE_LEASE_MS', 5000, 1000, 60_000),
     participantsTtlS: integer(env, 'PARTICIPANTS_TTL_S', 30 * 86400, 60, 365 * 86400),
-    readyRequiresRedis: oneOf(env, 'READY_REQUIRES_REDIS', ['true', 'false'], 'false') === 'true'
+    readyRequiresRedis: oneOf(env, 'READY_REQUIRES_REDIS', ['true', 'false'], 'false') === 'true',
+    connectTimeoutMs: integer(env, 'REDIS_CONNECT_TIMEOUT_MS', 8000, 100, 9000)
   }
 }
 

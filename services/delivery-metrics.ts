@@ -5,7 +5,7 @@ import { EVENT_TYPES, type EventType } from './event-schema.js'
 export const CONNECTION_RESULTS = ['opened', 'bad_request', 'unauthorized', 'forbidden', 'draining', 'too_many_per_ip', 'over_capacity'] as const
 export type ConnectionResult = typeof CONNECTION_RESULTS[number]
 
-export const RESYNC_REASONS = ['malformed_id', 'unknown_id', 'expired', 'replay_limit'] as const
+export const RESYNC_REASONS = ['malformed_id', 'unknown_id', 'expired', 'replay_limit', 'gap'] as const
 export type ResyncReason = typeof RESYNC_REASONS[number]
 
 export const REJECT_REASONS = ['invalid_event', 'invalid_batch', 'unauthorized'] as const

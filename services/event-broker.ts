@@ -186,6 +186,17 @@ export class EventBroker {
     this.#log.forgetUpTo(id)
   }
 
+  /**
+   * The upstream log dropped events up to `id` before this broker read them (its reader was away
+   * longer than the log's retention). The history stops there, and every open stream is told to
+   * refetch its state: it missed events.
+   */
+  missedUpTo (id: EventId): void {
+    this.#flush()
+    this.#log.forgetUpTo(id)
+    for (const connection of this.#connections) this.#resync(connection, 'gap', '')
+  }
+
   #accept (event: IdentifiedEvent, publishedAt: number): void {
     const entry = logged(event)
     this.#log.append(entry)

@@ -53,10 +53,15 @@ export class EventLog {
   }
 
   /**
-   * Records that the events up to `id` existed and are gone: a history loaded from elsewhere (Redis)
-   * starts after them, and a client resuming from `id` has missed nothing.
+   * Drops the events up to `id`, and records that they existed: a history loaded from elsewhere
+   * (Redis) starts after them, so a client resuming from exactly `id` has missed nothing, and one
+   * resuming from before it has.
    */
   forgetUpTo (id: EventId): void {
+    while (this.size > 0 && compareEventIds(this.#events[this.#head]!.id, id) <= 0) {
+      this.#bytes -= this.#events[this.#head]!.frame.length
+      this.#head++
+    }
     if (this.#lastEvicted === undefined || compareEventIds(id, this.#lastEvicted) > 0) this.#lastEvicted = id
   }
 

@@ -1,0 +1,180 @@
+import { connect } from 'node:net'
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { publish, randomAccountId, startApp, waitUntil, type RunningApp } from './helpers/app.js'
+import { subscribe } from './helpers/sse-client.js'
+import { PrivateRedis, redisAnswers, redisClient, redisEnv } from './helpers/redis.js'
+import { runEntry } from './helpers/process.js'
+import { nowS, signJwt } from './helpers/jwt.js'
+
+const cancelled = (streamId: string) => ({ event: 'stream.cancelled', data: { streamId } })
+
+async function publishIds (url: string, events: unknown[]): Promise<string[]> {
+  const { status, body } = await publish(url, events)
+  if (status !== 202) throw new Error(`publish failed: ${status} ${JSON.stringify(body)}`)
+  return body.ids
+}
+
+/** The id of the Redis connection an instance named `name` (INSTANCE_ID:role). */
+async function clientId (redis: Redis, name: string): Promise<string> {
+  const list = await redis.client('LIST') as string
+  const line = list.split('\n').find(entry => entry.includes(` name=${name} `))
+  if (line === undefined) throw new Error(`no Redis connection named ${name}`)
+  return /id=(\d+)/.exec(line)![1]!
+}
+
+if (await redisAnswers(t)) {
+  t.test('a Redis restart mid-stream: streams stay open, publishing answers 503, then nothing lost or doubled', async t => {
+    const redis = await PrivateRedis.start(t)
+    const env = redisEnv(t, { HEARTBEAT_MS: '50' }, redis.url)
+    const a = await startApp(t, { ...env, INSTANCE_ID: 'a' })
+    const b = await startApp(t, { ...env, INSTANCE_ID: 'b', READY_REQUIRES_REDIS: 'true' })
+    const client = await subscribe(t, b.url, 'all=true')
+    const before = await publishIds(a.url, [cancelled('1'), cancelled('2')])
+    await client.eventCount(2)
+
+    await redis.kill()
+    await waitUntil('both instances see Redis gone', () => !a.app.fanout.redisUp && !b.app.fanout.redisUp)
+    const refused = await publish(a.url, [cancelled('lost')])
+    t.equal(refused.status, 503)
+    t.match(refused.body, { error: 'redis_unavailable', message: /nothing was published/ })
+    const response = await fetch(`${a.url}/events/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(cancelled('x')) })
+    t.equal(response.headers.get('retry-after'), '5')
+    await response.body?.cancel()
+    t.same(await (await fetch(`${a.url}/readyz`)).json(), { status: 'ready', redis: 'down' }, 'ready by default: open streams still work')
+    const strict = await fetch(`${b.url}/readyz`)
+    t.equal(strict.status, 503, 'READY_REQUIRES_REDIS=true makes it unready')
+    t.same(await strict.json(), { status: 'redis_unavailable', redis: 'down' })
+    t.match(await (await fetch(`${a.url}/metrics`)).text(), /sse_redis_up 0/)
+    const heartbeats = client.comments.length
+    await client.until('heartbeats go on during the outage', () => client.comments.length > heartbeats + 2)
+    t.notOk(client.ended, 'the stream stays open')
+
+    await redis.restart()
+    await waitUntil('both instances reconnect', () => a.app.fanout.redisUp && b.app.fanout.redisUp, 10_000)
+    const after = await publishIds(a.url, [cancelled('3'), cancelled('4')])
+    const events = await client.eventCount(4)
+    t.same(events.map(e => e.id), [...before, ...after], 'every accepted event once, in order')
+    t.ok(a.logs.some(line => line.msg === 'redis connection lost; reconnecting with backoff' || line.msg === 'redis connection closed; reconnecting with backoff'))
+    t.ok(a.logs.some(line => line.msg === 'redis connection is back'))
+
+    // The lease went with the old Redis's data: an instance takes it again and the channel works.
+    await waitUntil('an instance bridges again', () => a.app.fanout.bridging || b.app.fanout.bridging, 10_000)
+    const publisher = new Redis(redis.url)
+    t.teardown(() => publisher.disconnect())
+    await publisher.publish('stream-events', JSON.stringify(cancelled('5')))
+    t.equal((await client.eventCount(5))[4]!.data, '{"streamId":"5"}')
+  })
+
+  t.test('a killed reader connection picks up where it was: no loss, no duplicate', async t => {
+    const redis = await PrivateRedis.start(t)
+    const env = redisEnv(t, {}, redis.url)
+    const a = await startApp(t, { ...env, INSTANCE_ID: 'a' })
+    const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
+    const client = await subscribe(t, b.url, 'all=true')
+    const admin = redisClient(t, redis.url)
+    const ids: string[] = []
+    for (let round = 0; round < 10; round++) {
+      ids.push(...await publishIds(a.url, [cancelled(`r${round}`), cancelled(`s${round}`)]))
+      if (round === 4) await admin.client('KILL', 'ID', await clientId(admin, 'b:reader'))
+    }
+    const events = await client.eventCount(20, 10_000)
+    t.same(events.map(e => e.id), ids)
+    await new Promise(resolve => setTimeout(resolve, 100))
+    t.equal(client.events.length, 20, 'nothing twice')
+  })
+
+  t.test('when the log is trimmed past what a reader had read, that instance\'s streams resync', async t => {
+    const redis = await PrivateRedis.start(t)
+    const env = redisEnv(t, { HISTORY_SIZE: '2' }, redis.url)
+    const a = await startApp(t, { ...env, INSTANCE_ID: 'a' })
+    const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
+    const client = await subscribe(t, b.url, 'all=true')
+    const admin = redisClient(t, redis.url)
+    // ioredis waits at least 150 ms before reconnecting; the five events are in and trimmed by then.
+    await admin.client('KILL', 'ID', await clientId(admin, 'b:reader'))
+    const ids = await publishIds(a.url, [1, 2, 3, 4, 5].map(n => cancelled(`g${n}`)))
+    await client.until('a resync', () => client.events.some(e => e.event === 'events.resync'))
+    const resync = client.events.find(e => e.event === 'events.resync')!
+    t.same(JSON.parse(resync.data), { reason: 'gap', lastEventId: '' })
+    await client.until('the retained events', () => client.events.some(e => e.id === ids[4]))
+    t.ok(b.logs.some(line => line.msg === 'the log was trimmed past what this instance had read: its streams are told to resync'))
+    t.equal(b.app.broker.metrics.resyncs.gap, 1)
+    const stale = await subscribe(t, b.url, 'all=true', { 'last-event-id': ids[0]! })
+    t.equal((await stale.eventCount(1))[0]!.event, 'events.resync', 'a resume from before the gap resyncs')
+  })
+
+  t.test('a bridge that dies is replaced within the lease; a closing one hands the lease back', async t => {
+    const env = redisEnv(t)
+    const admin = redisClient(t)
+    const leaseKey = `${env.REDIS_PREFIX}bridge`
+    const bridge = runEntry('server', [], { ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', INSTANCE_ID: 'doomed', LOG_LEVEL: 'warn' })
+    t.teardown(() => bridge.child.kill('SIGKILL'))
+    await waitUntil('the process holds the lease', async () => (await admin.get(leaseKey))?.startsWith('doomed:') === true, 10_000)
+    const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
+    const client = await subscribe(t, b.url, 'streams=9')
+    await admin.publish('stream-events', JSON.stringify(cancelled('9')))
+    await client.eventCount(1)
+    t.notOk(b.app.fanout.bridging, 'the process bridged it; b read it from the log')
+
+    bridge.child.kill('SIGKILL')
+    await bridge.exited
+    // Messages sent while no instance holds the lease are lost (pub/sub keeps nothing): send until one arrives.
+    await waitUntil('b takes over and logs the channel', async () => {
+      await admin.publish('stream-events', JSON.stringify(cancelled('9')))
+      return client.events.length > 1
+    }, 10_000)
+    t.ok(b.app.fanout.bridging)
+    t.match(await admin.get(leaseKey), /^b:/)
+    t.ok(b.logs.some(line => line.msg === 'bridge lease taken: this instance logs the channel\'s messages'))
+
+    await b.app.close()
+    t.equal(await admin.get(leaseKey), null, 'closing hands the lease back at once')
+  })
+
+  t.test('a bridge that finds its lease taken stops, and its late message is refused, not logged twice', async t => {
+    const env = redisEnv(t)
+    const a = await startApp(t, { ...env, INSTANCE_ID: 'a' })
+    await waitUntil('a bridges', () => a.app.fanout.bridging)
+    const admin = redisClient(t)
+    // Another holder appears (as after a long pause of ours); a message is already on its way to us.
+    await admin.multi()
+      .set(`${env.REDIS_PREFIX}bridge`, 'someone-else', 'PX', 1500)
+      .publish('stream-events', JSON.stringify(cancelled('late')))
+      .exec()
+    await waitUntil('the append is refused', () => a.app.fanout.channelMessages.failed === 1)
+    await waitUntil('a gives up the bridge', () => !a.app.fanout.bridging)
+    t.equal(await admin.xlen(`${env.REDIS_PREFIX}events`), 0, 'nothing logged by a bridge without the lease')
+    t.ok(a.logs.some(line => line.msg === 'bridge lease lost: another instance logs the channel now'))
+    await waitUntil('a takes the lapsed lease again', () => a.app.fanout.bridging, 5000)
+  })
+
+  t.test('start-up fails with a clear message when Redis does not answer', async t => {
+    const server = runEntry('server', [], { HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', REDIS_URL: 'redis://127.0.0.1:1', REDIS_CONNECT_TIMEOUT_MS: '500' })
+    const [code] = await server.exited
+    t.equal(code, 1)
+    t.match(server.output().stdout + server.output().stderr, /Redis at redis:\/\/127\.0\.0\.1:1 did not answer within 500 ms .*check REDIS_URL/)
+  })
+
+  t.test('a client that leaves while its token\'s streams are looked up in Redis takes no place', async t => {
+    const redis = await PrivateRedis.start(t)
+    const secret = 'an-hs256-secret-that-is-long-enough-for-tests'
+    const publishToken = 'a-publish-token-for-tests'
+    const a: RunningApp = await startApp(t, redisEnv(t, { AUTH_MODE: 'jwt', JWT_SECRET: secret, PUBLISH_TOKEN: publishToken, MAX_CONNECTIONS_PER_IP: '1' }, redis.url))
+    const admin = redisClient(t, redis.url)
+    const account = randomAccountId()
+    const stream = { id: '1', sender: account, recipient: randomAccountId(), amount: '1', ratePerSecond: '1', startTime: 1 }
+    t.equal((await publish(a.url, { event: 'stream.created', data: stream }, { authorization: `Bearer ${publishToken}` })).status, 202)
+    const token = signJwt({ sub: account, exp: nowS() + 60 }, { alg: 'HS256', secret })
+    await admin.client('PAUSE', 500)
+    const { port } = new URL(a.url)
+    const socket = connect(Number(port), '127.0.0.1')
+    socket.write(`GET /events/subscribe?streams=1 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\n\r\n`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+    socket.destroy()
+    await new Promise(resolve => setTimeout(resolve, 600))
+    t.equal(a.app.broker.size, 0, 'no stream was opened')
+    const next = await subscribe(t, a.url, 'streams=1', { authorization: `Bearer ${token}` })
+    t.equal(next.status, 200, 'its place was given back: the one stream allowed from this address opens')
+  })
+}
