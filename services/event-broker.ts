@@ -67,6 +67,8 @@ export class EventBroker {
   /** The counters and histograms that stats and /metrics read. */
   readonly metrics = new DeliveryMetrics()
   #draining = false
+  /** The newest event written out (or preloaded): what a resume may read up to. */
+  #newestFlushed: EventId | undefined
   /** Published, logged, not yet written: flushed together once the current turn of the event loop ends. */
   #outbox: LoggedEvent[] = []
   /** When each outbox event was published (performance.now()), for the delivery latency. */
@@ -179,6 +181,7 @@ export class EventBroker {
   /** Adds an event to the history only, not delivered: what the Redis log held at start-up. */
   preload (event: IdentifiedEvent): void {
     this.#log.append(logged(event))
+    this.#newestFlushed = event.id
   }
 
   /** The history loaded from elsewhere starts after `id`: a resume from it has missed nothing. */
@@ -233,6 +236,7 @@ export class EventBroker {
     const started = performance.now()
     this.#outbox = []
     this.#outboxTimes = []
+    this.#newestFlushed = events[events.length - 1]!.id
     const flush = ++this.#flushes
     const cork = events.length > 1
     let delivered = 0
@@ -323,8 +327,7 @@ export class EventBroker {
   async #receivedOrTimeout (id: EventId, timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs
     for (;;) {
-      const flushedCount = this.#log.size - this.#outbox.length
-      const flushed = flushedCount > 0 ? this.#log.at(flushedCount - 1)!.id : this.#outbox.length === 0 ? this.#log.newestId : undefined
+      const flushed = this.#newestFlushed
       if ((flushed !== undefined && compareEventIds(flushed, id) >= 0) || performance.now() >= deadline) return
       await sleep(10)
     }

@@ -130,3 +130,43 @@ t.test('TRUST_PROXY', async t => {
 t.test('an empty PUBLISH_TOKEN is no token', async t => {
   t.equal(loadConfig({ PUBLISH_TOKEN: '' }).publishToken, undefined)
 })
+
+t.test('Redis settings: none without REDIS_URL; defaults and checks with it', async t => {
+  t.equal(loadConfig({}).redis, undefined, 'one instance, in memory')
+  t.same(loadConfig({ REDIS_URL: 'redis://:secret@redis:6379/0' }).redis, {
+    url: 'redis://:secret@redis:6379/0',
+    prefix: 'flowfi-events:',
+    channel: 'stream-events',
+    bridgeLeaseMs: 5000,
+    participantsTtlS: 30 * 86400,
+    readyRequiresRedis: false,
+    connectTimeoutMs: 8000
+  })
+  t.same(loadConfig({
+    REDIS_URL: 'rediss://redis.internal:6380',
+    REDIS_PREFIX: '{flowfi}:',
+    REDIS_CHANNEL: 'payments.events',
+    BRIDGE_LEASE_MS: '2000',
+    PARTICIPANTS_TTL_S: '3600',
+    READY_REQUIRES_REDIS: 'true',
+    REDIS_CONNECT_TIMEOUT_MS: '3000'
+  }).redis, {
+    url: 'rediss://redis.internal:6380',
+    prefix: '{flowfi}:',
+    channel: 'payments.events',
+    bridgeLeaseMs: 2000,
+    participantsTtlS: 3600,
+    readyRequiresRedis: true,
+    connectTimeoutMs: 3000
+  })
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ REDIS_URL: 'http://redis:6379' }, 'REDIS_URL="<redacted>" is not allowed: expected a redis:// or rediss:// URL'],
+    [{ REDIS_PREFIX: 'a b' }, 'REDIS_PREFIX="a b" is not allowed: expected letters, digits and . : _ - { } (at most 64)'],
+    [{ REDIS_CHANNEL: 'a*' }, 'REDIS_CHANNEL="a*" is not allowed: expected a channel name: letters, digits and . : _ -'],
+    [{ BRIDGE_LEASE_MS: '500' }, 'BRIDGE_LEASE_MS="500" is not allowed: expected an integer from 1000 to 60000'],
+    [{ READY_REQUIRES_REDIS: 'yes' }, 'READY_REQUIRES_REDIS="yes" is not allowed: expected one of true, false']
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', ...env }), { name: 'ConfigError', message })
+  }
+})

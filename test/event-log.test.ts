@@ -80,3 +80,17 @@ t.test('a long run keeps only the newest, in order, and finds its place in them'
   t.same(ids(log, 98), ['99998-0', '99999-0'])
   t.same(log.resumeAfter({ ms: 99_950, seq: 0 }, 99_999), { ok: true, index: 51 })
 })
+
+t.test('forgetUpTo drops the events up to an id and remembers it, as history loaded from Redis needs', async t => {
+  const log = new EventLog(limits)
+  log.forgetUpTo({ ms: 5, seq: 0 })
+  t.same(log.resumeAfter({ ms: 5, seq: 0 }, 10), { ok: true, index: 0 }, 'resuming from exactly that id misses nothing')
+  for (const ms of [6, 7, 8]) log.append(event(ms))
+  log.forgetUpTo({ ms: 7, seq: 0 })
+  t.equal(log.size, 1)
+  t.equal(log.bytes, 10)
+  t.same(log.resumeAfter({ ms: 6, seq: 0 }, 10), { ok: false, reason: 'expired' }, 'from before it, events are missed')
+  t.same(log.resumeAfter({ ms: 7, seq: 0 }, 10), { ok: true, index: 0 })
+  log.forgetUpTo({ ms: 1, seq: 0 })
+  t.same(log.resumeAfter({ ms: 6, seq: 0 }, 10), { ok: false, reason: 'expired' }, 'an older id changes nothing')
+})

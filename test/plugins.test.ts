@@ -3,6 +3,7 @@ import t from 'tap'
 import errors from '../plugins/errors.js'
 import sseBroker from '../plugins/sse-broker.js'
 import metrics from '../plugins/metrics.js'
+import redisFanout from '../plugins/redis-fanout.js'
 import connectionLimiter from '../plugins/connection-limiter.js'
 
 t.test('errors: a crash answers 500 with a JSON body that leaks nothing, and is logged', async t => {
@@ -53,6 +54,7 @@ t.test('metrics: options are checked up front', async t => {
   const app = Fastify()
   t.teardown(() => app.close())
   app.register(sseBroker, brokerOptions)
+  app.register(redisFanout, { redis: undefined, instanceId: 'test', history: { maxEvents: 1, maxAgeMs: 1 } })
   app.register(metrics, { port: 70000, host: '127.0.0.1' })
   await t.rejects(async () => await app.ready(), { message: 'metrics: port must be an integer from 0 to 65535' })
 })

@@ -127,6 +127,38 @@ if (await redisAnswers(t)) {
     const [resync] = await future.eventCount(1, 5000)
     t.equal(resync!.event, 'events.resync', 'an id that never comes gives up after the wait')
     t.equal(JSON.parse(resync!.data).reason, 'unknown_id')
+    const gone = await subscribe(t, a!.url, 'streams=w', { 'last-event-id': '99999999999999-0' })
+    gone.close()
+    await waitUntil('a stream that left during the wait is forgotten', () => a!.app.broker.size === 2)
+    t.equal(a!.app.broker.metrics.resyncs.unknown_id, 1, 'and is sent nothing')
+  })
+
+  t.test('log entries that are not ours are skipped with a warning; the reader goes on', async t => {
+    const { apps: [a], streamKey } = await cluster(t, 1)
+    const client = await subscribe(t, a!.url, 'all=true')
+    const redis = redisClient(t)
+    const strange = await redis.xadd(streamKey, '*', 'event', 'stream.exploded', 'data', '{}', 'stream', 'z', 'users', '') as string
+    await redis.xadd(streamKey, '*', 'hello', 'world')
+    const [good] = await publishIds(a!.url, [cancelled('z')])
+    t.same(idsOf(await client.eventCount(1)), [good])
+    const skipped = a!.logs.filter(line => typeof line.msg === 'string' && line.msg.startsWith('skipped a log entry'))
+    t.equal(skipped.length, 2)
+    t.equal(skipped[0]!.id, strange)
+  })
+
+  t.test('a clobbered log key: publishing answers 503 and the reader retries until it is a stream again', async t => {
+    const { apps: [a], streamKey } = await cluster(t, 1)
+    const client = await subscribe(t, a!.url, 'all=true')
+    const redis = redisClient(t)
+    await redis.set(streamKey, 'not a stream')
+    const refused = await publish(a!.url, cancelled('c'))
+    t.equal(refused.status, 503)
+    t.equal(refused.body.error, 'redis_unavailable')
+    await waitUntil('the reader reports its failure', () => a!.logs.some(line => line.msg === 'reading the event log failed; trying again in a second'))
+    t.ok(a!.logs.some(line => line.msg === 'publishing to the Redis log failed' && /WRONGTYPE/.test(String((line.err as any)?.message))))
+    await redis.del(streamKey)
+    const [id] = await publishIds(a!.url, [cancelled('c')])
+    t.same(idsOf(await client.eventCount(1, 5000)), [id])
   })
 
   t.test('routing by user uses the participants in Redis, also for streams created while an instance was down', async t => {
@@ -149,12 +181,16 @@ if (await redisAnswers(t)) {
     const { status } = await publish(a!.url, { event: 'stream.created', data: created('88', sender) }, { authorization: 'Bearer a-publish-token-for-tests' })
     t.equal(status, 202)
     const token = signJwt({ sub: sender, exp: nowS() + 60 }, { alg: 'HS256', secret })
-    const own = await fetch(`${a!.url}/events/subscribe?streams=88`, { headers: { authorization: `Bearer ${token}` } })
-    t.equal(own.status, 200)
-    await own.body?.cancel()
+    t.equal((await subscribe(t, a!.url, 'streams=88', { authorization: `Bearer ${token}` })).status, 200)
     const other = await fetch(`${a!.url}/events/subscribe?streams=89`, { headers: { authorization: `Bearer ${token}` } })
     t.equal(other.status, 403)
     t.same(await other.json(), { error: 'forbidden', message: 'this token may not subscribe to streams=89' })
+    // A service token names its streams and has no account: nothing to look up.
+    const service = signJwt({ streams: ['88'], exp: nowS() + 60 }, { alg: 'HS256', secret })
+    t.equal((await subscribe(t, a!.url, 'streams=88', { authorization: `Bearer ${service}` })).status, 200)
+    const refused = await fetch(`${a!.url}/events/subscribe?streams=89`, { headers: { authorization: `Bearer ${service}` } })
+    t.equal(refused.status, 403)
+    await refused.body?.cancel()
   })
 
   t.test('retention: MAXLEN from HISTORY_SIZE and MINID from HISTORY_MAX_AGE_MS', async t => {

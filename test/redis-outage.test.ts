@@ -46,6 +46,8 @@ if (await redisAnswers(t)) {
     t.equal(strict.status, 503, 'READY_REQUIRES_REDIS=true makes it unready')
     t.same(await strict.json(), { status: 'redis_unavailable', redis: 'down' })
     t.match(await (await fetch(`${a.url}/metrics`)).text(), /sse_redis_up 0/)
+    t.match(await (await fetch(`${a.url}/events/stats`)).json(), { fanout: { mode: 'redis', redis: 'down' } })
+    await waitUntil('the bridge gives its lease up, unrenewed', () => !a.app.fanout.bridging && !b.app.fanout.bridging)
     const heartbeats = client.comments.length
     await client.until('heartbeats go on during the outage', () => client.comments.length > heartbeats + 2)
     t.notOk(client.ended, 'the stream stays open')

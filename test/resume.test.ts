@@ -47,7 +47,7 @@ t.test('resuming from the newest id replays nothing and needs no resync', async 
   const client = await subscribe(t, url, 'all=true', { 'last-event-id': ids[1]! })
   const [live] = await publishIds(url, [cancelled('a')])
   t.same((await client.eventCount(1)).map(e => e.id), [live])
-  t.same(app.broker.metrics.resyncs, { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0 })
+  t.same(app.broker.metrics.resyncs, { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0, gap: 0 })
 })
 
 t.test('events.resync for malformed, unknown and expired ids, then live', async t => {

@@ -44,11 +44,12 @@ t.test('stats count connections by filter kind, events published and delivered',
       rejected: { invalid_event: 0, invalid_batch: 0, unauthorized: 0 },
       replayed: 0
     },
-    resyncs: { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0 },
+    resyncs: { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0, gap: 0 },
     slowConsumerDisconnects: 0,
     bufferedBytes: 0,
     history: { events: 3, bytes: Number },
-    trackedStreams: 0
+    trackedStreams: 0,
+    fanout: { mode: 'memory' }
   })
 
   all.close()

@@ -29,10 +29,10 @@ async function answers (url: string): Promise<boolean> {
  * Whether the shared Redis answers. When it does not, a test file is skipped with a message saying
  * so on a laptop, and fails in CI (`REQUIRE_REDIS` or `CI` set), which must have it.
  */
-export async function redisAnswers (t: { plan (count: number, reason: string): void }): Promise<boolean> {
-  if (await answers(REDIS_URL)) return true
-  if (process.env.REQUIRE_REDIS !== undefined || process.env.CI !== undefined) throw new Error(`Redis does not answer at ${REDIS_URL}; CI needs it`)
-  t.plan(0, `Redis does not answer at ${REDIS_URL}: start redis-server to run these tests`)
+export async function redisAnswers (t: { plan (count: number, reason: string): void }, url = REDIS_URL): Promise<boolean> {
+  if (await answers(url)) return true
+  if (process.env.REQUIRE_REDIS !== undefined || process.env.CI !== undefined) throw new Error(`Redis does not answer at ${url}; CI needs it`)
+  t.plan(0, `Redis does not answer at ${url}: start redis-server to run these tests`)
   return false
 }
 
