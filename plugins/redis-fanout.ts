@@ -97,16 +97,17 @@ async function connected (client: Redis, url: string, timeoutMs: number): Promis
 /** Logs each connection's losses and returns once, not every reconnection attempt. */
 function watch (client: Redis, role: string, log: FastifyBaseLogger): void {
   let up = client.status === 'ready'
+  let lastError: Error | undefined
   client.on('ready', () => {
     if (!up) log.info({ role }, 'redis connection is back')
     up = true
   })
   client.on('error', (error: Error) => {
-    if (up) log.error({ role, err: error }, 'redis connection lost; reconnecting with backoff')
-    up = false
+    lastError = error
+    log.debug({ role, err: error }, 'redis connection error')
   })
   client.on('close', () => {
-    if (up) log.error({ role }, 'redis connection closed; reconnecting with backoff')
+    if (up) log.error({ role, err: lastError }, 'redis connection lost; reconnecting with backoff')
     up = false
   })
 }
@@ -183,7 +184,7 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       subscriber.subscribe(config.channel).catch((error: Error) => app.log.error({ err: error }, 'could not subscribe to the channel'))
     },
     lost () {
-      app.log.warn({ channel: config.channel }, 'bridge lease lost: another instance logs the channel now')
+      app.log.warn({ channel: config.channel }, 'bridge lease given up or lost: another instance takes the channel over')
       subscriber?.disconnect()
       subscriber = undefined
     },
@@ -258,8 +259,7 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
 
   app.addHook('onClose', async () => {
     stopping = true
-    await lease.stop()
-    subscriber?.disconnect()
+    await lease.stop() // which also closes the bridge's subscriber connection
     reader.disconnect()
     await reading
   })

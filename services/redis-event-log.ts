@@ -121,15 +121,9 @@ export class RedisEventLog {
 
   /** The participants of each stream named, as Redis knows them. */
   async participantsOf (streamIds: readonly string[]): Promise<Map<string, string[]>> {
-    const pipeline = this.redis.pipeline()
-    for (const streamId of streamIds) pipeline.smembers(this.participantsKey(streamId))
-    const replies = await pipeline.exec() ?? []
-    const known = new Map<string, string[]>()
-    replies.forEach(([error, users], i) => {
-      if (error !== null) throw error
-      known.set(streamIds[i]!, users as string[])
-    })
-    return known
+    // Sent together on the one connection, answered in order.
+    const users = await Promise.all(streamIds.map(streamId => this.redis.smembers(this.participantsKey(streamId))))
+    return new Map(streamIds.map((streamId, i) => [streamId, users[i]!]))
   }
 
   /**

@@ -54,7 +54,8 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
     const participants = asked.length > 0 && verdict.principal.account !== undefined
       ? await app.fanout.participantsOf(asked)
       : new Map<string, readonly string[]>()
-    const refused = refusedFilter(verdict.principal, filters, streamId => participants.get(streamId) ?? [])
+    // Asked only for the streams the token does not grant, and only when it names an account: those looked up.
+    const refused = refusedFilter(verdict.principal, filters, streamId => participants.get(streamId)!)
     if (refused !== undefined) {
       return { ok: false, result: 'forbidden', status: 403, headers: {}, body: { error: 'forbidden', message: `this token may not subscribe to ${refused}` } }
     }
