@@ -154,7 +154,8 @@ if (await redisAnswers(t)) {
     const refused = await publish(a!.url, cancelled('c'))
     t.equal(refused.status, 503)
     t.equal(refused.body.error, 'redis_unavailable')
-    await waitUntil('the reader reports its failure', () => a!.logs.some(line => line.msg === 'reading the event log failed; trying again in a second'))
+    // A blocked XREAD sees the change only when its block (5 s) times out.
+    await waitUntil('the reader reports its failure', () => a!.logs.some(line => line.msg === 'reading the event log failed; trying again in a second'), 10_000)
     t.ok(a!.logs.some(line => line.msg === 'publishing to the Redis log failed' && /WRONGTYPE/.test(String((line.err as any)?.message))))
     await redis.del(streamKey)
     const [id] = await publishIds(a!.url, [cancelled('c')])
