@@ -1,10 +1,12 @@
 // npm run bench -- [--smoke] [--check] [--connections 10000] [--max-connections 19000]
-//                  [--only idle,light,burst,targeted] [--targets flowfi,naive,nchan] [--json results.json]
+//                  [--only idle,light,burst,targeted] [--targets flowfi,redis,naive,nchan] [--json results.json]
 // --smoke: a few hundred connections, seconds (what CI runs); --check: exit 1 if flowfi-events lost,
 // doubled or refused anything.
 //
 // Runs each scenario against flowfi-events and, in the same run, against the baselines: a naive
-// Node http SSE server (bench/naive-server.ts) and nginx with nchan when it is installed. Servers are
+// Node http SSE server (bench/naive-server.ts) and nginx with nchan when it is installed. The light and
+// burst scenarios also run flowfi-events in Redis mode (REDIS_URL, the Redis on 127.0.0.1:6379), whose
+// ratio is against the in-memory mode and whose CPU figure includes redis-server's. Servers are
 // pinned to CPU 0 and the load generator to CPU 1; every figure is also given as a ratio against
 // each baseline, because absolute numbers on a shared machine drift from run to run.
 import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process'
@@ -13,11 +15,14 @@ import net from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
 import type { ConnectResult, LoadgenRequest, PublishRequest, PublishResult } from './loadgen.js'
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url))
 const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so'
 const TOKEN = 'bench-publish-token-0123456789'
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const CLOCK_TICKS = 100 // USER_HZ on Linux
 
 interface Options {
@@ -42,7 +47,7 @@ function parseOptions (argv: string[]): Options {
     connections: Number(value('connections') ?? (smoke ? 300 : 10_000)),
     maxConnections: Number(value('max-connections') ?? (smoke ? 500 : 19_000)),
     only: (value('only') ?? 'idle,light,burst,targeted').split(','),
-    targets: (value('targets') ?? 'flowfi,naive,nchan').split(','),
+    targets: (value('targets') ?? 'flowfi,redis,naive,nchan').split(','),
     json: value('json')
   }
 }
@@ -50,8 +55,10 @@ function parseOptions (argv: string[]): Options {
 // --- servers -------------------------------------------------------------------------------------
 
 interface Server {
-  /** The process whose CPU and memory are measured. */
+  /** The process whose memory is measured. */
   pid: number
+  /** The processes whose CPU time is counted: the server, and what it needs to work (Redis). */
+  cpuPids: number[]
   stop (): Promise<void>
 }
 
@@ -103,7 +110,7 @@ function nodeTarget (name: string, script: string, env: Record<string, string>, 
       const child = spawnWithFds(process.execPath, [here(script)], { ...env, PORT: String(port) })
       await waitForPort(port, child)
       pin(child.pid!, 0)
-      return { pid: child.pid!, stop: async () => await stopChild(child) }
+      return { pid: child.pid!, cpuPids: [child.pid!], stop: async () => await stopChild(child) }
     },
     subscribePath,
     publish
@@ -114,7 +121,7 @@ const subscribeQuery = (stream: string | undefined): string =>
   `/events/subscribe?${stream === undefined ? 'all=true' : `streams=${stream}`}`
 const envelope = (stream: string, body: string): string => `{"event":"stream.topped_up","data":${body.replace('{', `{"streamId":"${stream}",`)}}`
 
-const flowfi = nodeTarget('flowfi-events', '../server.js', {
+const flowfiEnv = {
   HOST: '127.0.0.1',
   NODE_ENV: 'production',
   LOG_LEVEL: 'warn',
@@ -126,11 +133,49 @@ const flowfi = nodeTarget('flowfi-events', '../server.js', {
   MAX_CONNECTIONS: '1000000',
   SUBSCRIBE_RATE_PER_MINUTE: '1000000',
   RATE_LIMIT_PER_MINUTE: '1000000'
-}, subscribeQuery, (stream, body) => ({
+}
+const flowfiPublish: Target['publish'] = (stream, body) => ({
   path: '/events/publish',
   headers: { authorization: `Bearer ${TOKEN}` },
   template: envelope(stream, body)
-}))
+})
+const flowfi = nodeTarget('flowfi-events', '../server.js', flowfiEnv, subscribeQuery, flowfiPublish)
+
+/** flowfi-events in Redis mode, under a key prefix of its own that is deleted afterwards. */
+const flowfiRedis: Target = {
+  name: 'flowfi-events + redis',
+  async start (port) {
+    const prefix = `flowfi-bench:${randomBytes(6).toString('hex')}:`
+    const redis = new Redis(REDIS_URL)
+    const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))![1])
+    const server = await nodeTarget(this.name, '../server.js', { ...flowfiEnv, REDIS_URL, REDIS_PREFIX: prefix }, subscribeQuery, flowfiPublish).start(port)
+    return {
+      pid: server.pid,
+      cpuPids: [server.pid, redisPid],
+      async stop () {
+        await server.stop()
+        const keys = await redis.keys(`${prefix}*`)
+        if (keys.length > 0) await redis.del(...keys)
+        redis.disconnect()
+      }
+    }
+  },
+  subscribePath: subscribeQuery,
+  publish: flowfiPublish
+}
+
+async function redisAnswers (): Promise<boolean> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, retryStrategy: () => null })
+  redis.on('error', () => {})
+  try {
+    await redis.connect()
+    return true
+  } catch {
+    return false
+  } finally {
+    redis.disconnect()
+  }
+}
 
 const naive = nodeTarget('naive node http', 'naive-server.js', {}, subscribeQuery, (stream, body) => ({
   path: '/publish',
@@ -152,6 +197,7 @@ const nchan: Target = {
     pin(worker, 0)
     return {
       pid: worker,
+      cpuPids: [worker],
       stop: async () => {
         await stopChild(child)
         try { process.kill(worker, 'SIGKILL') } catch { /* gone with its master */ }
@@ -253,9 +299,10 @@ async function measure (target: Target, scenario: Scenario, port: number, settle
         ? ['all']
         : Array.from({ length: scenario.events }, () => `s${Math.floor(Math.random() * connected.connections)}`)
       expected = scenario.streams === 'all' ? scenario.events * connected.connections : scenario.events
-      const cpuBefore = cpuSeconds(server.pid)
+      const cpuNow = (): number => server.cpuPids.reduce((total, pid) => total + cpuSeconds(pid), 0)
+      const cpuBefore = cpuNow()
       published = await loadgen.ask<PublishResult>(publishRequest(target, port, scenario.events, scenario.rate, streams, expected, settleMs))
-      cpu = cpuSeconds(server.pid) - cpuBefore
+      cpu = cpuNow() - cpuBefore
     }
     await loadgen.close()
     return {
@@ -317,13 +364,15 @@ function table (results: Measurement[]): string {
         : `| ${r.target} | ${connections(r)} | ${r.received}/${r.expected} | ${r.lost} | ${r.duplicates} | ${fmt(r.deliverySeconds, 2)} | ${fmt(r.latencyMs.p50)} | ` +
           `${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.max)} | ${fmt(r.cpuPerDeliveryUs, 2)} | ${fmt(r.cpuPerEventUs, 0)} |`)
     }
-    const ours = rows.find(r => r.target === flowfi.name)
-    for (const baseline of baselines) {
+    const pairs: Array<[string, string]> = [...baselines.map(baseline => [flowfi.name, baseline] as [string, string]), [flowfiRedis.name, flowfi.name]]
+    for (const [name, baseline] of pairs) {
+      const ours = rows.find(r => r.target === name)
       const base = rows.find(r => r.target === baseline)
       if (ours === undefined || base === undefined) continue
+      const label = name === flowfi.name ? `ratio to ${baseline}` : `${name}: ratio to ${baseline}`
       lines.push(idle
-        ? `| **ratio to ${baseline}** | | ${fmt(ours.connectPerSecond / base.connectPerSecond, 2)}× | ${fmt(ours.rssPerConnectionKiB / base.rssPerConnectionKiB, 2)}× |`
-        : `| **ratio to ${baseline}** | | | | | ${fmt(ours.deliverySeconds / base.deliverySeconds, 2)}× | ${fmt(ours.latencyMs.p50 / base.latencyMs.p50, 2)}× | ${fmt(ours.latencyMs.p99 / base.latencyMs.p99, 2)}× | ` +
+        ? `| **${label}** | | ${fmt(ours.connectPerSecond / base.connectPerSecond, 2)}× | ${fmt(ours.rssPerConnectionKiB / base.rssPerConnectionKiB, 2)}× |`
+        : `| **${label}** | | | | | ${fmt(ours.deliverySeconds / base.deliverySeconds, 2)}× | ${fmt(ours.latencyMs.p50 / base.latencyMs.p50, 2)}× | ${fmt(ours.latencyMs.p99 / base.latencyMs.p99, 2)}× | ` +
           `${fmt(ours.latencyMs.max / base.latencyMs.max, 2)}× | ${fmt(ours.cpuPerDeliveryUs / base.cpuPerDeliveryUs, 2)}× | ${fmt(ours.cpuPerEventUs / base.cpuPerEventUs, 2)}× |`)
     }
   }
@@ -332,11 +381,15 @@ function table (results: Measurement[]): string {
 
 async function main (): Promise<void> {
   const options = parseOptions(process.argv.slice(2))
-  const targets = [flowfi, naive, nchan].filter(target =>
-    options.targets.some(name => target.name.startsWith(name.replace('nchan', 'nginx'))))
+  const names: Record<string, Target> = { flowfi, redis: flowfiRedis, naive, nchan }
+  const targets = options.targets.map(name => names[name]).filter(target => target !== undefined)
   if (targets.includes(nchan) && !existsSync(NCHAN_MODULE)) {
     process.stderr.write('nginx with nchan is not installed (apt-get install nginx-light libnginx-mod-nchan): skipped\n')
     targets.splice(targets.indexOf(nchan), 1)
+  }
+  if (targets.includes(flowfiRedis) && !await redisAnswers()) {
+    process.stderr.write(`Redis does not answer at ${REDIS_URL} (BENCH_REDIS_URL): Redis mode skipped\n`)
+    targets.splice(targets.indexOf(flowfiRedis), 1)
   }
   const n = options.connections
   const max = options.maxConnections
@@ -354,6 +407,8 @@ async function main (): Promise<void> {
   let port = 20_000 + Math.floor(Math.random() * 20_000)
   for (const scenario of scenarios) {
     for (const target of targets) {
+      // Redis mode is measured where it adds work: events going through the log.
+      if (target === flowfiRedis && !/^(light|burst)/.test(scenario.name)) continue
       process.stderr.write(`${scenario.name}: ${target.name}...\n`)
       results.push(await measure(target, scenario, port++, options.smoke ? 3000 : 15_000))
     }
@@ -362,7 +417,7 @@ async function main (): Promise<void> {
     `${options.smoke ? ' (smoke)' : ''}`
   process.stdout.write(`${header}\n${table(results)}\n`)
   if (options.json !== undefined) writeFileSync(options.json, JSON.stringify({ date: new Date().toISOString(), options, results }, null, 2))
-  const faults = results.filter(r => r.target === flowfi.name && (r.lost > 0 || r.duplicates > 0 || r.failedConnections > 0))
+  const faults = results.filter(r => (r.target === flowfi.name || r.target === flowfiRedis.name) && (r.lost > 0 || r.duplicates > 0 || r.failedConnections > 0))
   if (options.check && faults.length > 0) {
     process.stderr.write(`flowfi-events lost, doubled or refused in: ${faults.map(r => r.scenario).join('; ')}\n`)
     process.exitCode = 1
