@@ -49,8 +49,6 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
   app.register(errors)
   // Browsers on other origins: none unless CORS_ORIGINS names them (credentials allowed for cookie auth).
   if (config.corsOrigins.length > 0) app.register(cors, { origin: config.corsOrigins, credentials: true })
-  // A limit per client address for every route; the subscribe route sets its own instead.
-  app.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000 })
   app.register(auth, config.auth)
   app.register(sseBroker, {
     heartbeatMs: config.heartbeatMs,
@@ -69,8 +67,21 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     instanceId: config.instanceId,
     history: { maxEvents: config.historySize, maxAgeMs: config.historyMaxAgeMs }
   })
+  // A limit per client address for every route; the subscribe route sets its own instead. With Redis
+  // the counts are shared by every instance; while Redis does not answer, requests are not limited.
+  app.register(rateLimit, parent => ({
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    ...(config.redis === undefined ? {} : { redis: parent.redis, nameSpace: `${config.redis.prefix}rate-limit:`, skipOnError: true })
+  }))
   app.register(metrics, { port: config.metricsPort, host: config.host })
-  app.register(connectionLimiter, { maxConnectionsPerIp: config.maxConnectionsPerIp, maxConnections: config.maxConnections })
+  app.register(connectionLimiter, parent => ({
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    maxConnections: config.maxConnections,
+    ...(config.redis === undefined
+      ? {}
+      : { cluster: { redis: parent.redis, prefix: config.redis.prefix, instanceId: config.instanceId, heartbeatMs: config.heartbeatMs } })
+  }))
   app.register(health, { readyRequiresRedis: config.redis?.readyRequiresRedis ?? false })
   app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs, ratePerMinute: config.subscribeRatePerMinute })
   app.register(publish, {

@@ -64,7 +64,7 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
   const address = request.ip
   // A draining instance takes no place: the stream is told to retry elsewhere and ended at once.
   const draining = app.broker.draining
-  const limit = draining ? 'ok' : app.connectionLimits.acquire(address)
+  const limit = draining ? 'ok' : await app.connectionLimits.acquire(address)
   if (limit !== 'ok') {
     const message = limit === 'too_many_per_ip'
       ? `${app.connectionLimits.maxPerAddress} event streams are open from ${address} already; close one first`

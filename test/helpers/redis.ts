@@ -52,7 +52,8 @@ export function redisClient (t: Test, url = REDIS_URL): Redis {
   return client
 }
 
-async function freePort (): Promise<number> {
+/** A port nothing listens on now. */
+export async function freePort (): Promise<number> {
   const server = createServer()
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
