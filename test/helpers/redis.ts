@@ -34,13 +34,15 @@ export async function redisAnswers (t: { plan (count: number, reason: string): v
 /** Environment for an instance on the shared Redis, under a key prefix of this test's own, deleted after it. */
 export function redisEnv (t: Test, env: Record<string, string> = {}, url = REDIS_URL): Record<string, string> {
   const prefix = `flowfi-events-test:${randomBytes(6).toString('hex')}:`
-  t.teardown(async () => {
-    const client = new Redis(url, { retryStrategy: () => null })
-    client.on('error', () => {})
-    const keys = await client.keys(`${prefix}*`).catch(() => [])
-    if (keys.length > 0) await client.del(...keys)
-    client.disconnect()
-  })
+  // A private Redis goes with its keys.
+  if (url === REDIS_URL) {
+    t.teardown(async () => {
+      const client = new Redis(url)
+      const keys = await client.keys(`${prefix}*`)
+      if (keys.length > 0) await client.del(...keys)
+      client.disconnect()
+    })
+  }
   return { REDIS_URL: url, REDIS_PREFIX: prefix, BRIDGE_LEASE_MS: '1000', ...env }
 }
 
