@@ -77,7 +77,7 @@ const connectionLimiter: FastifyPluginAsync<ConnectionLimiterOptions> = async (a
   app.addHook('onClose', async () => {
     clearInterval(timer)
     cluster.redis.off('ready', reconnected)
-    await limits.forget()
+    await limits.forget().catch((error: Error) => log.warn({ err: error }, 'this instance\'s places stay in Redis until its liveness lapses'))
   })
 }
 

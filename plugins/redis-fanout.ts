@@ -97,10 +97,12 @@ async function connected (client: Redis, url: string, timeoutMs: number): Promis
 /** Logs each connection's losses and returns once, not every reconnection attempt. */
 function watch (client: Redis, role: string, log: FastifyBaseLogger): void {
   let up = client.status === 'ready'
+  let lost = false
   let lastError: Error | undefined
   client.on('ready', () => {
-    if (!up) log.info({ role }, 'redis connection is back')
+    if (lost) log.info({ role }, 'redis connection is back')
     up = true
+    lost = false
   })
   client.on('error', (error: Error) => {
     lastError = error
@@ -108,6 +110,7 @@ function watch (client: Redis, role: string, log: FastifyBaseLogger): void {
   })
   client.on('close', () => {
     if (up) log.error({ role, err: lastError }, 'redis connection lost; reconnecting with backoff')
+    lost ||= up
     up = false
   })
 }
@@ -138,7 +141,8 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   const commands = new Redis(config.url, connection)
   await connected(commands, config.url, config.connectTimeoutMs)
   watch(commands, 'commands', app.log)
-  await app.register(fastifyRedis, { client: commands, closeClient: true })
+  // Closed by this plugin: quit() fails while Redis is away, and close() must not.
+  await app.register(fastifyRedis, { client: commands })
   // The reader blocks, and waits through outages: its XREAD is sent again on reconnection.
   const longLived: RedisOptions = { enableOfflineQueue: true, autoResendUnfulfilledCommands: true, maxRetriesPerRequest: null, commandTimeout: undefined }
   const reader = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:reader` })
@@ -205,7 +209,6 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       }
     }
   }
-  let reading: Promise<void> | undefined
 
   // After an outage the log may have been trimmed past what this instance had read: say so loudly.
   reader.on('ready', () => {
@@ -252,7 +255,7 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
     }, skip)
     if (history.trimmedUpTo !== undefined) broker.forgetUpTo(history.trimmedUpTo)
     lastId = history.lastId
-    reading = readLoop()
+    void readLoop()
     lease.start()
     app.log.info({ key: log.streamKey, loaded, lastId, channel: config.channel }, 'redis fan-out ready: history loaded, reading the log')
   })
@@ -260,8 +263,10 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   app.addHook('onClose', async () => {
     stopping = true
     await lease.stop() // which also closes the bridge's subscriber connection
+    // An XREAD waiting through an outage is never answered; the loop ends when it is, or never.
     reader.disconnect()
-    await reading
+    if (commands.status === 'ready') await commands.quit()
+    else commands.disconnect()
   })
 }
 

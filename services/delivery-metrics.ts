@@ -2,7 +2,7 @@ import { EVENT_TYPES, type EventType } from './event-schema.js'
 
 /** The one place delivery is counted: `/events/stats` and `/metrics` both read it. */
 
-export const CONNECTION_RESULTS = ['opened', 'bad_request', 'unauthorized', 'forbidden', 'draining', 'too_many_per_ip', 'over_capacity'] as const
+export const CONNECTION_RESULTS = ['opened', 'bad_request', 'unauthorized', 'forbidden', 'draining', 'unavailable', 'too_many_per_ip', 'over_capacity'] as const
 export type ConnectionResult = typeof CONNECTION_RESULTS[number]
 
 export const RESYNC_REASONS = ['malformed_id', 'unknown_id', 'expired', 'replay_limit', 'gap'] as const

@@ -2,7 +2,7 @@ import { connect } from 'node:net'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { publish, randomAccountId, startApp, waitUntil, type RunningApp } from './helpers/app.js'
-import { subscribe } from './helpers/sse-client.js'
+import { openStream, subscribe } from './helpers/sse-client.js'
 import { PrivateRedis, redisAnswers, redisClient, redisEnv } from './helpers/redis.js'
 import { runEntry } from './helpers/process.js'
 import { nowS, signJwt } from './helpers/jwt.js'
@@ -180,5 +180,16 @@ if (await redisAnswers(t)) {
     t.equal(a.app.broker.size, 0, 'no stream was opened')
     const next = await subscribe(t, a.url, 'streams=1', { authorization: `Bearer ${token}` })
     t.equal(next.status, 200, 'its place was given back: the one stream allowed from this address opens')
+    next.close()
+
+    // Without Redis nobody can say whether the account takes part: the client is told to come back.
+    await redis.kill()
+    await waitUntil('a sees Redis gone', () => !a.app.fanout.redisUp)
+    const later = await openStream(`${a.url}/events/subscribe?streams=1`, { authorization: `Bearer ${token}` })
+    await later.until('the stream ends', () => later.ended)
+    t.equal(later.status, 200, 'not an error status, which would stop EventSource for good')
+    t.equal(later.raw, 'retry: 3000\n\n')
+    t.equal(a.app.broker.metrics.connections.unavailable, 1)
+    t.ok(a.logs.some(line => line.msg === 'could not ask Redis who takes part in the streams: the client is told to retry'))
   })
 }

@@ -38,6 +38,7 @@ const stats: FastifyPluginCallback<StatsOptions> = (app, options, done) => {
         rejected: {
           bad_request: metrics.connections.bad_request,
           draining: metrics.connections.draining,
+          unavailable: metrics.connections.unavailable,
           too_many_per_ip: metrics.connections.too_many_per_ip,
           over_capacity: metrics.connections.over_capacity
         },

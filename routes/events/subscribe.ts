@@ -38,7 +38,8 @@ function lastEventIdOf (header: string | undefined, query: SubscribeQuery): stri
 }
 
 type Admission =
-  | { ok: true, address: string, draining: boolean, acceptedUntil: number | undefined }
+  /** `retryLater`: the stream is told to come back (draining, or Redis away), and takes no place. */
+  | { ok: true, address: string, retryLater: 'draining' | 'unavailable' | undefined, acceptedUntil: number | undefined }
   | { ok: false, result: ConnectionResult, status: number, headers: Record<string, string>, body: { error: string, message: string } }
 
 /** Whether a well-formed subscription may open: its token (with AUTH_MODE=jwt), then the connection caps. */
@@ -51,9 +52,15 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
     }
     // Streams the token does not grant may still be the account's own: ask who takes part in them.
     const asked = filters.streams.filter(streamId => !verdict.principal.streams.has(streamId))
-    const participants = asked.length > 0 && verdict.principal.account !== undefined
-      ? await app.fanout.participantsOf(asked)
-      : new Map<string, readonly string[]>()
+    let participants = new Map<string, readonly string[]>()
+    if (asked.length > 0 && verdict.principal.account !== undefined) {
+      try {
+        participants = await app.fanout.participantsOf(asked)
+      } catch (error) {
+        request.log.warn({ err: error }, 'could not ask Redis who takes part in the streams: the client is told to retry')
+        return { ok: true, address: request.ip, retryLater: 'unavailable', acceptedUntil: undefined }
+      }
+    }
     // Asked only for the streams the token does not grant, and only when it names an account: those looked up.
     const refused = refusedFilter(verdict.principal, filters, streamId => participants.get(streamId)!)
     if (refused !== undefined) {
@@ -63,8 +70,8 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
   }
   const address = request.ip
   // A draining instance takes no place: the stream is told to retry elsewhere and ended at once.
-  const draining = app.broker.draining
-  const limit = draining ? 'ok' : await app.connectionLimits.acquire(address)
+  const retryLater = app.broker.draining ? 'draining' : undefined
+  const limit = retryLater === undefined ? await app.connectionLimits.acquire(address) : 'ok'
   if (limit !== 'ok') {
     const message = limit === 'too_many_per_ip'
       ? `${app.connectionLimits.maxPerAddress} event streams are open from ${address} already; close one first`
@@ -77,7 +84,7 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
       body: { error: limit, message }
     }
   }
-  return { ok: true, address, draining, acceptedUntil }
+  return { ok: true, address, retryLater, acceptedUntil }
 }
 
 /** `GET /events/subscribe`: holds an event stream open on the raw response. */
@@ -100,10 +107,10 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
       metrics.connections[admission.result]++
       return reply.code(admission.status).headers(admission.headers).send(admission.body)
     }
-    const { address, draining, acceptedUntil } = admission
+    const { address, retryLater, acceptedUntil } = admission
     if (request.raw.socket.destroyed) {
-      // The client left while its streams' participants were looked up in Redis.
-      if (!draining) app.connectionLimits.release(address)
+      // The client left while its streams' participants or its place were looked up in Redis.
+      if (retryLater === undefined) app.connectionLimits.release(address)
       return reply.hijack()
     }
 
@@ -115,9 +122,9 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     response.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, ...HEADERS, ...(chunked ? { connection: 'keep-alive' } : {}) })
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
-    if (draining) {
+    if (retryLater !== undefined) {
       // A clean end, never an error status: EventSource gives up on those, but retries after this.
-      metrics.connections.draining++
+      metrics.connections[retryLater]++
       response.end()
       return
     }
