@@ -6,7 +6,7 @@ import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from '../services/config.js'
 import { validateEnvelope, type Envelope } from '../services/event-schema.js'
-import { compareEventIds, formatEventId, parseEventId } from '../services/event-id.js'
+import { compareEventIds, parseEventId } from '../services/event-id.js'
 import type { EventBroker } from '../services/event-broker.js'
 import { RedisEventLog } from '../services/redis-event-log.js'
 import { BridgeLease } from '../services/bridge-lease.js'
@@ -155,6 +155,17 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   watch(reader, 'reader', app.log)
 
   const skip = (id: string, why: string): void => app.log.warn({ id, key: log.streamKey }, `skipped a log entry: ${why}`)
+  /** Entries were lost to this instance: its history stops there, and its streams must refetch. */
+  const missed = (readUpTo: string, prev: string): void => {
+    const read = parseEventId(readUpTo)!
+    const before = parseEventId(prev)!
+    const reset = compareEventIds(before, read) < 0
+    app.log.error({ readUpTo, prev }, reset
+      ? 'the Redis log started again (Redis lost its data?): streams are told to resync'
+      : 'entries were trimmed from the Redis log before this instance read them: streams are told to resync')
+    broker.missedUpTo(reset ? read : before)
+  }
+  const live = { take: broker.ingest.bind(broker), missed, skip }
 
   /** One message of the legacy channel, `{event, data}` as the FlowFi backend publishes it. */
   const bridge = (message: string): void => {
@@ -197,11 +208,10 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
     }
   })
 
-  const ingest = broker.ingest.bind(broker)
   const readLoop = async (): Promise<void> => {
     while (!stopping) {
       try {
-        lastId = await log.read(reader, lastId!, READ_BLOCK_MS, ingest, skip)
+        lastId = await log.read(reader, lastId!, READ_BLOCK_MS, live)
       } catch (error) {
         if (stopping) return
         app.log.error({ err: error }, 'reading the event log failed; trying again in a second')
@@ -209,19 +219,6 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       }
     }
   }
-
-  // After an outage the log may have been trimmed past what this instance had read: say so loudly.
-  reader.on('ready', () => {
-    const read = lastId === undefined ? undefined : parseEventId(lastId)
-    if (read === undefined) return
-    log.trimmedUpTo().then(trimmed => {
-      if (trimmed !== undefined && compareEventIds(trimmed, read) > 0) {
-        app.log.error({ readUpTo: lastId, trimmedUpTo: formatEventId(trimmed) },
-          'the log was trimmed past what this instance had read: its streams are told to resync')
-        broker.missedUpTo(trimmed)
-      }
-    }, () => {})
-  })
 
   app.decorate('fanout', {
     mode: 'redis',
@@ -249,10 +246,14 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
 
   app.addHook('onReady', async () => {
     let loaded = 0
-    const history = await log.loadHistory(event => {
-      broker.preload(event)
-      loaded++
-    }, skip)
+    const history = await log.loadHistory({
+      take: event => {
+        broker.preload(event)
+        loaded++
+      },
+      missed,
+      skip
+    })
     if (history.trimmedUpTo !== undefined) broker.forgetUpTo(history.trimmedUpTo)
     lastId = history.lastId
     void readLoop()

@@ -119,6 +119,16 @@ function text (env: Env, name: string, fallback: string, pattern: RegExp, allowe
 
 /** Reads and validates the configuration; throws a ConfigError naming the first bad variable. */
 export function loadConfig (env: Env = process.env): Config {
+  const config = readConfig(env)
+  // Every instance reads the Redis log after the batch is in: a batch larger than the log would trim
+  // its own first events before any instance delivered them.
+  if (config.redis !== undefined && config.historySize < config.maxPublishBatch) {
+    throw new ConfigError('HISTORY_SIZE', String(config.historySize), `with REDIS_URL, at least MAX_PUBLISH_BATCH (${config.maxPublishBatch})`)
+  }
+  return config
+}
+
+function readConfig (env: Env): Config {
   const nodeEnv = oneOf(env, 'NODE_ENV', ['production', 'development', 'test'], 'development')
   const publishToken = env.PUBLISH_TOKEN === '' ? undefined : env.PUBLISH_TOKEN
   if (publishToken !== undefined && publishToken.length < 16) {
@@ -138,7 +148,7 @@ export function loadConfig (env: Env = process.env): Config {
     publishToken,
     maxTrackedStreams: integer(env, 'MAX_TRACKED_STREAMS', 100_000, 1, 10_000_000),
     historySize: integer(env, 'HISTORY_SIZE', 10_000, 0, 10_000_000),
-    historyMaxAgeMs: integer(env, 'HISTORY_MAX_AGE_MS', 3_600_000, 0, 7 * 24 * 3_600_000),
+    historyMaxAgeMs: integer(env, 'HISTORY_MAX_AGE_MS', 3_600_000, 100, 7 * 24 * 3_600_000),
     historyMaxBytes: integer(env, 'HISTORY_MAX_BYTES', 64 * MiB, 0, 64 * 1024 * MiB),
     maxReplay: integer(env, 'MAX_REPLAY', 10_000, 1, 10_000_000),
     maxBufferedBytes: integer(env, 'MAX_BUFFERED_BYTES', MiB, 1024, 1024 * MiB),

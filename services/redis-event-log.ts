@@ -8,10 +8,22 @@ export interface RedisEventLogOptions {
   prefix: string
   /** Retention: the stream is trimmed to this many entries (XADD MAXLEN) … */
   maxEvents: number
-  /** … and entries older than this are trimmed (XTRIM MINID); 0 keeps them whatever their age. */
+  /** … and entries older than this are trimmed (XTRIM MINID). */
   maxAgeMs: number
   /** A stream's participants set expires this long after its last event. */
   participantsTtlS: number
+}
+
+/** Where the entries read from the log go, in order. */
+export interface LogReader {
+  take (event: IdentifiedEvent): void
+  /**
+   * The entry after `readUpTo` follows `prev` in the log: the entries in between were trimmed before
+   * they were read (`prev` after `readUpTo`), or the log was started again (`prev` before it).
+   */
+  missed (readUpTo: string, prev: string): void
+  /** An entry that was not written by us; it is not delivered. */
+  skip (id: string, why: string): void
 }
 
 /** What the Redis log held when it was read at start-up. */
@@ -24,17 +36,29 @@ export interface StoredHistory {
 
 /**
  * Appends events to the log, and resolves the users they concern, in one step that Redis runs
- * atomically: a batch is all in the log or none of it. The stream's id is the event's id everywhere.
- * Then trims by count and by age, and records the newest id trimmed: a resume from exactly that id
- * has missed nothing, one from before it has (Redis 7.0 keeps no such record for trimming).
+ * atomically: a batch is all in the log or none of it (the keys' types are checked before anything is
+ * written). The stream's id is the event's id everywhere. Each entry also names the entry before it
+ * (`prev`), so that a reader can tell when entries it never saw were trimmed. Then trims by count and
+ * by age, and records the newest id trimmed: a resume from exactly that id has missed nothing, one
+ * from before it has (Redis 7.0 keeps no such record for trimming).
  * KEYS: the stream, the bridge lease, the trimmed-up-to id, then each event's participants set.
- * ARGV: MAXLEN, max age in ms (0: none), participants TTL in s, lease owner ('' unless the bridge
- * writes), then for each event: type, data JSON, stream id, users to add (comma-separated).
+ * ARGV: MAXLEN, max age in ms, participants TTL in s, lease owner ('' unless the bridge writes), then
+ * for each event: type, data JSON, stream id, users to add (comma-separated).
  */
 const APPEND = `
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then
   return redis.error_reply('NOTBRIDGE this instance no longer holds the bridge lease')
 end
+local function holds (key, kind)
+  local found = redis.call('TYPE', key).ok
+  return found == kind or found == 'none'
+end
+if not holds(KEYS[1], 'stream') then return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is not a stream') end
+for i = 4, #KEYS do
+  if not holds(KEYS[i], 'set') then return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is not a set') end
+end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local prev = newest and newest[1] or redis.call('GET', KEYS[3]) or '0-0'
 local ids = {}
 for i = 0, (#ARGV - 4) / 4 - 1 do
   local at = 5 + i * 4
@@ -42,7 +66,8 @@ for i = 0, (#ARGV - 4) / 4 - 1 do
   for user in string.gmatch(ARGV[at + 3], '[^,]+') do redis.call('SADD', participants, user) end
   redis.call('EXPIRE', participants, ARGV[3])
   local users = table.concat(redis.call('SMEMBERS', participants), ',')
-  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'event', ARGV[at], 'data', ARGV[at + 1], 'stream', ARGV[at + 2], 'users', users)
+  prev = redis.call('XADD', KEYS[1], '*', 'event', ARGV[at], 'data', ARGV[at + 1], 'stream', ARGV[at + 2], 'users', users, 'prev', prev)
+  ids[#ids + 1] = prev
 end
 local function parse (id)
   local ms, seq = string.match(id, '(%d+)-(%d+)')
@@ -54,15 +79,13 @@ if excess > 0 then
   local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
   cut = old[#old][1]
 end
-if ARGV[2] ~= '0' then
-  local now = redis.call('TIME')
-  local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[2])
-  local older = redis.call('XREVRANGE', KEYS[1], '(' .. string.format('%d', oldest) .. '-0', '-', 'COUNT', 1)[1]
-  if older then
-    local ms, seq = parse(older[1])
-    local cutMs, cutSeq = parse(cut or '0-0')
-    if ms > cutMs or (ms == cutMs and seq > cutSeq) then cut = older[1] end
-  end
+local now = redis.call('TIME')
+local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[2])
+local older = redis.call('XREVRANGE', KEYS[1], '(' .. string.format('%d', oldest) .. '-0', '-', 'COUNT', 1)[1]
+if older then
+  local ms, seq = parse(older[1])
+  local cutMs, cutSeq = parse(cut or '0-0')
+  if ms > cutMs or (ms == cutMs and seq > cutSeq) then cut = older[1] end
 end
 if cut then
   local ms, seq = parse(cut)
@@ -71,9 +94,6 @@ if cut then
 end
 return ids
 `
-
-/** Error raised when the bridge writes after losing its lease: another instance bridges now. */
-export const NOT_BRIDGE = 'NOTBRIDGE'
 
 type StreamEntry = [id: string, fields: string[]]
 
@@ -130,13 +150,12 @@ export class RedisEventLog {
    * Reads the whole retained log, oldest first, page by page, handing each event to `take`. Entries
    * appended meanwhile are read too; the reader goes on from the returned `lastId`.
    */
-  async loadHistory (take: (event: IdentifiedEvent) => void, skip: (id: string, why: string) => void): Promise<StoredHistory> {
+  async loadHistory (reader: LogReader): Promise<StoredHistory> {
     const trimmedUpTo = await this.trimmedUpTo()
     let lastId = trimmedUpTo === undefined ? '0-0' : `${trimmedUpTo.ms}-${trimmedUpTo.seq}`
     for (;;) {
       const entries = await this.redis.xrange(this.streamKey, `(${lastId}`, '+', 'COUNT', PAGE) as StreamEntry[]
-      for (const entry of entries) this.#decode(entry, take, skip)
-      if (entries.length > 0) lastId = entries[entries.length - 1]![0]
+      lastId = this.#deliver(entries, lastId, reader)
       if (entries.length < PAGE) return { trimmedUpTo, lastId }
     }
   }
@@ -151,28 +170,29 @@ export class RedisEventLog {
    * Waits (on a connection of its own: this one blocks) for entries after `lastId`; returns the new
    * `lastId`, or the same when the wait timed out.
    */
-  async read (reader: Redis, lastId: string, blockMs: number,
-    take: (event: IdentifiedEvent) => void, skip: (id: string, why: string) => void): Promise<string> {
-    const reply = await reader.xread('COUNT', PAGE, 'BLOCK', blockMs, 'STREAMS', this.streamKey, lastId) as Array<[string, StreamEntry[]]> | null
-    const entries = reply?.[0]?.[1] ?? []
-    for (const entry of entries) this.#decode(entry, take, skip)
-    return entries.length > 0 ? entries[entries.length - 1]![0] : lastId
+  async read (connection: Redis, lastId: string, blockMs: number, reader: LogReader): Promise<string> {
+    const reply = await connection.xread('COUNT', PAGE, 'BLOCK', blockMs, 'STREAMS', this.streamKey, lastId) as Array<[string, StreamEntry[]]> | null
+    return this.#deliver(reply?.[0]?.[1] ?? [], lastId, reader)
   }
 
-  /** An entry as the broker takes it; one written by something else than us is skipped, not fatal. */
-  #decode ([idText, fields]: StreamEntry, take: (event: IdentifiedEvent) => void, skip: (id: string, why: string) => void): void {
-    const field = (name: string): string | undefined => {
-      for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
-      return undefined
+  /** Hands entries read after `lastId` to `reader`, saying where entries went missing; returns the new last id. */
+  #deliver (entries: StreamEntry[], lastId: string, reader: LogReader): string {
+    for (const [idText, fields] of entries) {
+      const field = (name: string): string | undefined => {
+        for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
+        return undefined
+      }
+      const id = parseEventId(idText)
+      const [type, data, streamId, users, prev] = ['event', 'data', 'stream', 'users', 'prev'].map(field)
+      if (id === undefined || type === undefined || !isEventType(type) || data === undefined || streamId === undefined ||
+        users === undefined || prev === undefined) {
+        reader.skip(idText, 'an entry without the fields event (a known type), data, stream, users and prev')
+      } else {
+        if (prev !== lastId) reader.missed(lastId, prev)
+        reader.take({ id, type, data, streamId, users: users === '' ? [] : users.split(',') })
+      }
+      lastId = idText
     }
-    const id = parseEventId(idText)
-    const type = field('event')
-    const data = field('data')
-    const streamId = field('stream')
-    const users = field('users')
-    if (id === undefined || type === undefined || !isEventType(type) || data === undefined || streamId === undefined || users === undefined) {
-      return skip(idText, 'an entry without the fields event (a known type), data, stream and users')
-    }
-    take({ id, type, data, streamId, users: users === '' ? [] : users.split(',') })
+    return lastId
   }
 }

@@ -100,8 +100,8 @@ if (await redisAnswers(t)) {
   })
 
   t.test('an instance started later loads the log: resume there works, and resync when the id is older than the log', async t => {
-    const { apps: [a], env, streamKey } = await cluster(t, 1, { HISTORY_SIZE: '3' })
-    const ids = await publishIds(a!.url, [1, 2, 3, 4, 5].map(n => cancelled(`s${n}`)))
+    const { apps: [a], env, streamKey } = await cluster(t, 1, { HISTORY_SIZE: '3', MAX_PUBLISH_BATCH: '3' })
+    const ids = [...await publishIds(a!.url, [1, 2, 3].map(n => cancelled(`s${n}`))), ...await publishIds(a!.url, [4, 5].map(n => cancelled(`s${n}`)))]
     const redis = redisClient(t)
     t.equal(await redis.xlen(streamKey), 3, 'the log keeps HISTORY_SIZE entries')
     const late = await startApp(t, { ...env, INSTANCE_ID: 'late' })
@@ -119,7 +119,7 @@ if (await redisAnswers(t)) {
     const { apps: [a], streamKey } = await cluster(t, 1)
     const redis = redisClient(t)
     // An entry appended straight to the log, as if by an instance whose reader is ahead of ours.
-    const ahead = await redis.xadd(streamKey, '*', 'event', 'stream.cancelled', 'data', '{"streamId":"w"}', 'stream', 'w', 'users', '') as string
+    const ahead = await redis.xadd(streamKey, '*', 'event', 'stream.cancelled', 'data', '{"streamId":"w"}', 'stream', 'w', 'users', '', 'prev', '0-0') as string
     const client = await subscribe(t, a!.url, 'streams=w', { 'last-event-id': ahead })
     const [live] = await publishIds(a!.url, [cancelled('w')])
     t.same(idsOf(await client.eventCount(1)), [live], 'no resync and no replay of the entry it had')
@@ -195,9 +195,9 @@ if (await redisAnswers(t)) {
   })
 
   t.test('retention: MAXLEN from HISTORY_SIZE and MINID from HISTORY_MAX_AGE_MS', async t => {
-    const { apps: [a], streamKey } = await cluster(t, 1, { HISTORY_SIZE: '5', HISTORY_MAX_AGE_MS: '1000' })
+    const { apps: [a], streamKey } = await cluster(t, 1, { HISTORY_SIZE: '5', MAX_PUBLISH_BATCH: '5', HISTORY_MAX_AGE_MS: '1000' })
     const redis = redisClient(t)
-    await publishIds(a!.url, Array.from({ length: 20 }, (_, n) => cancelled(`s${n}`)))
+    for (let batch = 0; batch < 4; batch++) await publishIds(a!.url, Array.from({ length: 5 }, (_, n) => cancelled(`s${batch}-${n}`)))
     t.equal(await redis.xlen(streamKey), 5, 'count bound')
     await new Promise(resolve => setTimeout(resolve, 1100))
     const [fresh] = await publishIds(a!.url, [cancelled('new')])

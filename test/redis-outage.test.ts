@@ -57,8 +57,12 @@ if (await redisAnswers(t)) {
     await redis.restart()
     await waitUntil('both instances reconnect', () => a.app.fanout.redisUp && b.app.fanout.redisUp, 10_000)
     const after = await publishIds(a.url, [cancelled('3'), cancelled('4')])
-    const events = await client.eventCount(4)
-    t.same(events.map(e => e.id), [...before, ...after], 'every accepted event once, in order')
+    const events = await client.eventCount(5)
+    t.same(events.map(e => e.id), [...before, events[2]!.id, ...after], 'every accepted event once, in order')
+    // Events that b had not read when Redis lost them would be gone: the streams are told to refetch.
+    t.equal(events[2]!.event, 'events.resync')
+    t.same(JSON.parse(events[2]!.data), { reason: 'gap', lastEventId: '' })
+    t.ok(b.logs.some(line => line.msg === 'the Redis log started again (Redis lost its data?): streams are told to resync'))
     t.ok(a.logs.some(line => line.msg === 'redis connection lost; reconnecting with backoff' && line.role === 'commands'))
     t.ok(a.logs.some(line => line.msg === 'redis connection is back'))
 
@@ -67,7 +71,7 @@ if (await redisAnswers(t)) {
     const publisher = new Redis(redis.url)
     t.teardown(() => publisher.disconnect())
     await publisher.publish('stream-events', JSON.stringify(cancelled('5')))
-    t.equal((await client.eventCount(5))[4]!.data, '{"streamId":"5"}')
+    t.equal((await client.eventCount(6))[5]!.data, '{"streamId":"5"}')
   })
 
   t.test('a killed reader connection picks up where it was: no loss, no duplicate', async t => {
@@ -90,19 +94,20 @@ if (await redisAnswers(t)) {
 
   t.test('when the log is trimmed past what a reader had read, that instance\'s streams resync', async t => {
     const redis = await PrivateRedis.start(t)
-    const env = redisEnv(t, { HISTORY_SIZE: '2' }, redis.url)
+    const env = redisEnv(t, { HISTORY_SIZE: '2', MAX_PUBLISH_BATCH: '2' }, redis.url)
     const a = await startApp(t, { ...env, INSTANCE_ID: 'a' })
     const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
     const client = await subscribe(t, b.url, 'all=true')
     const admin = redisClient(t, redis.url)
     // ioredis waits at least 150 ms before reconnecting; the five events are in and trimmed by then.
     await admin.client('KILL', 'ID', await clientId(admin, 'b:reader'))
-    const ids = await publishIds(a.url, [1, 2, 3, 4, 5].map(n => cancelled(`g${n}`)))
+    const ids: string[] = []
+    for (const batch of [[1, 2], [3, 4], [5]]) ids.push(...await publishIds(a.url, batch.map(n => cancelled(`g${n}`))))
     await client.until('a resync', () => client.events.some(e => e.event === 'events.resync'))
     const resync = client.events.find(e => e.event === 'events.resync')!
     t.same(JSON.parse(resync.data), { reason: 'gap', lastEventId: '' })
     await client.until('the retained events', () => client.events.some(e => e.id === ids[4]))
-    t.ok(b.logs.some(line => line.msg === 'the log was trimmed past what this instance had read: its streams are told to resync'))
+    t.ok(b.logs.some(line => line.msg === 'entries were trimmed from the Redis log before this instance read them: streams are told to resync'))
     t.equal(b.app.broker.metrics.resyncs.gap, 1)
     const stale = await subscribe(t, b.url, 'all=true', { 'last-event-id': ids[0]! })
     t.equal((await stale.eventCount(1))[0]!.event, 'events.resync', 'a resume from before the gap resyncs')
