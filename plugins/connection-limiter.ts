@@ -63,16 +63,15 @@ const connectionLimiter: FastifyPluginAsync<ConnectionLimiterOptions> = async (a
     openFrom: address => local.openFrom(address)
   } satisfies ConnectionLimits)
 
-  const refresh = (): void => {
+  // Each heartbeat: this instance is alive, and counts that could not be written are written now.
+  const refresh = (all = false): void => {
     limits.refresh().catch((error: Error) => log.debug({ err: error }, 'liveness not refreshed'))
+    void limits.reconcile(all)
   }
   await limits.refresh()
   const timer = setInterval(refresh, cluster.heartbeatMs)
   timer.unref()
-  const reconnected = (): void => {
-    refresh()
-    limits.reconcile().catch((error: Error) => log.warn({ err: error }, 'per-address counts not set right yet'))
-  }
+  const reconnected = (): void => refresh(true)
   cluster.redis.on('ready', reconnected)
   app.addHook('onClose', async () => {
     clearInterval(timer)

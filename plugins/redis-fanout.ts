@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import fastifyRedis from '@fastify/redis'
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Redis, ReplyError, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from '../services/config.js'
 import { validateEnvelope, type Envelope } from '../services/event-schema.js'
 import { compareEventIds, parseEventId } from '../services/event-id.js'
@@ -37,10 +37,10 @@ declare module 'fastify' {
   }
 }
 
-/** Nothing could be published, because Redis does not answer: the client should try again. */
+/** Publishing failed because Redis did not answer, or refused: the client should try again. */
 export class RedisUnavailable extends Error {
-  constructor (cause?: unknown) {
-    super('Redis does not answer, so nothing was published', { cause })
+  constructor (outcome: 'nothing was published' | 'the events may or may not have been published', cause?: unknown) {
+    super(`Redis did not take the events: ${outcome}`, { cause })
     this.name = 'RedisUnavailable'
   }
 }
@@ -56,6 +56,11 @@ export interface RedisFanoutOptions {
 const READ_BLOCK_MS = 5000
 /** Publishing fails rather than hangs when Redis stops answering. */
 const COMMAND_TIMEOUT_MS = 5000
+/**
+ * A connection with a command unanswered this long is dropped and made again: a peer that vanished
+ * without a reset (a lost host, a failover) is noticed in seconds, not after TCP's minutes.
+ */
+const SOCKET_TIMEOUT_MS = READ_BLOCK_MS + 5000
 
 /** Reconnection: 100 ms doubling to 5 s, with jitter so that a fleet does not reconnect in step. */
 const retryStrategy = (attempt: number): number => Math.min(100 * 2 ** attempt, 5000) * (0.75 + Math.random() / 2)
@@ -94,8 +99,11 @@ async function connected (client: Redis, url: string, timeoutMs: number): Promis
     'check REDIS_URL, or unset it to run a single instance without Redis')
 }
 
-/** Logs each connection's losses and returns once, not every reconnection attempt. */
-function watch (client: Redis, role: string, log: FastifyBaseLogger): void {
+/**
+ * Logs each connection's losses and returns once, not every reconnection attempt. Returns what to
+ * call before closing the connection on purpose, which is then not logged as a loss.
+ */
+function watch (client: Redis, role: string, log: FastifyBaseLogger): () => void {
   let up = client.status === 'ready'
   let lost = false
   let lastError: Error | undefined
@@ -113,6 +121,7 @@ function watch (client: Redis, role: string, log: FastifyBaseLogger): void {
     lost ||= up
     up = false
   })
+  return () => { up = false }
 }
 
 /**
@@ -136,23 +145,29 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
     // the client has long been told it failed.
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
-    commandTimeout: COMMAND_TIMEOUT_MS
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    socketTimeout: SOCKET_TIMEOUT_MS
   }
   const commands = new Redis(config.url, connection)
   await connected(commands, config.url, config.connectTimeoutMs)
-  watch(commands, 'commands', app.log)
+  const closingCommands = watch(commands, 'commands', app.log)
   // Closed by this plugin: quit() fails while Redis is away, and close() must not.
   await app.register(fastifyRedis, { client: commands })
   // The reader blocks, and waits through outages: its XREAD is sent again on reconnection.
-  const longLived: RedisOptions = { enableOfflineQueue: true, autoResendUnfulfilledCommands: true, maxRetriesPerRequest: null, commandTimeout: undefined }
+  const longLived: RedisOptions = {
+    enableOfflineQueue: true,
+    autoResendUnfulfilledCommands: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined
+  }
   const reader = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:reader` })
   const log = new RedisEventLog(commands, { prefix: config.prefix, ...options.history, participantsTtlS: config.participantsTtlS })
   const owner = `${options.instanceId}:${randomUUID()}`
   const channelMessages = zeros()
-  let subscriber: Redis | undefined
+  let subscriber: { connection: Redis, closing: () => void, ping: NodeJS.Timeout } | undefined
   let lastId: string | undefined
   let stopping = false
-  watch(reader, 'reader', app.log)
+  const closingReader = watch(reader, 'reader', app.log)
 
   const skip = (id: string, why: string): void => app.log.warn({ id, key: log.streamKey }, `skipped a log entry: ${why}`)
   /** Entries were lost to this instance: its history stops there, and its streams must refetch. */
@@ -193,14 +208,22 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   const lease = new BridgeLease(commands, log.leaseKey, owner, config.bridgeLeaseMs, {
     acquired () {
       app.log.info({ channel: config.channel }, 'bridge lease taken: this instance logs the channel\'s messages')
-      subscriber = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:bridge` })
-      watch(subscriber, 'bridge', app.log)
-      subscriber.on('message', (_channel: string, message: string) => bridge(message))
-      subscriber.subscribe(config.channel).catch((error: Error) => app.log.error({ err: error }, 'could not subscribe to the channel'))
+      const connection = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:bridge`, socketTimeout: SOCKET_TIMEOUT_MS })
+      // A subscribed connection answers nothing else: a ping now and then is how a dead one is noticed.
+      const ping = setInterval(() => { connection.ping().catch(() => {}) }, READ_BLOCK_MS)
+      subscriber = { connection, closing: watch(connection, 'bridge', app.log), ping }
+      connection.on('message', (_channel: string, message: string) => bridge(message))
+      connection.subscribe(config.channel).catch((error: Error) => {
+        app.log.error({ err: error, channel: config.channel }, 'could not subscribe to the channel: the bridge lease is given up')
+        void lease.yield()
+      })
     },
     lost () {
       app.log.warn({ channel: config.channel }, 'bridge lease given up or lost: another instance takes the channel over')
-      subscriber?.disconnect()
+      if (subscriber === undefined) return
+      clearInterval(subscriber.ping)
+      subscriber.closing()
+      subscriber.connection.disconnect()
       subscriber = undefined
     },
     error (error) {
@@ -223,12 +246,13 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   app.decorate('fanout', {
     mode: 'redis',
     async publish (envelopes) {
-      if (commands.status !== 'ready') throw new RedisUnavailable()
+      if (commands.status !== 'ready') throw new RedisUnavailable('nothing was published')
       try {
         return await log.append(envelopes)
       } catch (error) {
         app.log.error({ err: error }, 'publishing to the Redis log failed')
-        throw new RedisUnavailable(error)
+        // Redis refused the script before it wrote anything; no answer at all leaves the outcome open.
+        throw new RedisUnavailable(error instanceof ReplyError ? 'nothing was published' : 'the events may or may not have been published', error)
       }
     },
     participantsOf: async streamIds => await log.participantsOf(streamIds),
@@ -265,9 +289,10 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
     stopping = true
     await lease.stop() // which also closes the bridge's subscriber connection
     // An XREAD waiting through an outage is never answered; the loop ends when it is, or never.
+    closingReader()
     reader.disconnect()
-    if (commands.status === 'ready') await commands.quit()
-    else commands.disconnect()
+    closingCommands()
+    await commands.quit().catch(() => commands.disconnect())
   })
 }
 

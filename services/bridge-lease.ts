@@ -42,6 +42,8 @@ export class BridgeLease {
   #held = false
   #stopped = false
   #renewedAt = 0
+  /** After `yield`, no attempt before this time: another instance gets its chance. */
+  #pausedUntil = 0
   #timer: NodeJS.Timeout | undefined
 
   constructor (readonly redis: Redis, readonly key: string, readonly owner: string, readonly ttlMs: number,
@@ -71,8 +73,19 @@ export class BridgeLease {
     await this.redis.flowfiRelease(this.key, this.owner).catch(this.on.error)
   }
 
+  /**
+   * Gives the lease up because this instance cannot do what it is for (its subscription failed), and
+   * stays out for two lease periods so that another instance takes it.
+   */
+  async yield (): Promise<void> {
+    this.#pausedUntil = Date.now() + 2 * this.ttlMs
+    this.#set(false)
+    await this.redis.flowfiRelease(this.key, this.owner).catch(this.on.error)
+  }
+
   async #attempt (): Promise<void> {
     const started = Date.now()
+    if (started < this.#pausedUntil) return
     try {
       const ours = await this.redis.flowfiLease(this.key, this.owner, this.ttlMs) === 1
       if (this.#stopped) return

@@ -114,11 +114,19 @@ export class ClusterConnectionCounter {
     await this.redis.set(`${this.#livenessPrefix}${this.options.owner}`, '1', 'PX', this.options.livenessMs)
   }
 
-  /** After an outage: writes the true count of every address whose count in Redis may be wrong. */
-  async reconcile (): Promise<void> {
-    for (const address of this.#unsynced) {
-      await this.redis.flowfiSetPlaces(this.#key(address), this.options.owner, this.local.openFrom(address), COUNTS_TTL_MS)
+  /**
+   * Writes the true count of every address whose count in Redis may be wrong (`all`: of every address
+   * with streams open, as after a reconnection: an outage longer than the liveness lets other
+   * instances drop this one's counts). Commands on one connection are answered in order, so an
+   * acquire or release sent after a count lands after it.
+   */
+  async reconcile (all = false): Promise<void> {
+    if (this.redis.status !== 'ready') return
+    if (all) for (const address of this.local.addresses()) this.#unsynced.add(address)
+    for (const address of [...this.#unsynced]) {
       this.#unsynced.delete(address)
+      await this.redis.flowfiSetPlaces(this.#key(address), this.options.owner, this.local.openFrom(address), COUNTS_TTL_MS)
+        .catch((error: Error) => this.#failed(address, error))
     }
   }
 

@@ -38,6 +38,11 @@ export class ConnectionCounter {
     this.#total--
   }
 
+  /** The addresses with streams open. */
+  addresses (): IterableIterator<string> {
+    return this.#perAddress.keys()
+  }
+
   /** Streams open from one address. */
   openFrom (address: string): number {
     return this.#perAddress.get(address) ?? 0

@@ -11,7 +11,7 @@ export type ResyncReason = typeof RESYNC_REASONS[number]
 export const REJECT_REASONS = ['invalid_event', 'invalid_batch', 'unauthorized'] as const
 export type RejectReason = typeof REJECT_REASONS[number]
 
-export const CLOSE_REASONS = ['client_closed', 'slow_consumer', 'drain', 'token_expired'] as const
+export const CLOSE_REASONS = ['client_closed', 'slow_consumer', 'drain', 'token_expired', 'reader_behind'] as const
 export type CloseReason = typeof CLOSE_REASONS[number]
 
 function zeros<K extends string> (keys: readonly K[]): Record<K, number> {

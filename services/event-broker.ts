@@ -45,6 +45,8 @@ export interface BrokerStats {
   trackedStreams: number
 }
 
+/** How far ahead of our clock an id may be and still come from a real instance. */
+const MAX_CLOCK_SKEW_MS = 10_000
 /** Longest client-sent id echoed back in `events.resync`. */
 const MAX_ECHOED_ID = 64
 /** The last frame of a stream whose token has expired: the client fetches a new token. */
@@ -187,6 +189,7 @@ export class EventBroker {
   /** The history loaded from elsewhere starts after `id`: a resume from it has missed nothing. */
   forgetUpTo (id: EventId): void {
     this.#log.forgetUpTo(id)
+    if (!this.#received(id)) this.#newestFlushed = id
   }
 
   /**
@@ -196,7 +199,7 @@ export class EventBroker {
    */
   missedUpTo (id: EventId): void {
     this.#flush()
-    this.#log.forgetUpTo(id)
+    this.forgetUpTo(id)
     for (const connection of this.#connections) this.#resync(connection, 'gap', '')
   }
 
@@ -289,8 +292,19 @@ export class EventBroker {
   async #replay (connection: SseConnection, lastEventId: string): Promise<void> {
     const after = parseEventId(lastEventId)
     if (after === undefined) return this.#resync(connection, 'malformed_id', lastEventId)
-    if (this.#options.upstreamWaitMs !== undefined) await this.#receivedOrTimeout(after, this.#options.upstreamWaitMs)
-    if (!this.#isOpen(connection)) return
+    const wait = this.#options.upstreamWaitMs
+    // An id from further in the future than clocks disagree is not ours: waiting would not help.
+    if (wait !== undefined && !this.#received(after) && after.ms <= Date.now() + MAX_CLOCK_SKEW_MS) {
+      await this.#receivedOrTimeout(after, connection, wait)
+      if (!this.#isOpen(connection)) return
+      if (!this.#received(after)) {
+        // Our reader is behind the client's: a resync would carry our older id. It comes back after
+        // the retry hint, here or elsewhere.
+        this.remove(connection, 'reader_behind')
+        connection.end()
+        return
+      }
+    }
     const start = this.#log.resumeAfter(after)
     if (!start.ok) return this.#resync(connection, start.reason, lastEventId)
     const match = matcher(connection.filters)
@@ -323,14 +337,15 @@ export class EventBroker {
     }
   }
 
-  /** Waits, a few ms at a time, until the events up to `id` are flushed here, or `timeoutMs` passes. */
-  async #receivedOrTimeout (id: EventId, timeoutMs: number): Promise<void> {
+  /** Whether the events up to `id` have been flushed here (or were never to be). */
+  #received (id: EventId): boolean {
+    return this.#newestFlushed !== undefined && compareEventIds(this.#newestFlushed, id) >= 0
+  }
+
+  /** Waits, a few ms at a time, until `#received(id)`, the connection closes, or `timeoutMs` passes. */
+  async #receivedOrTimeout (id: EventId, connection: SseConnection, timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs
-    for (;;) {
-      const flushed = this.#newestFlushed
-      if ((flushed !== undefined && compareEventIds(flushed, id) >= 0) || performance.now() >= deadline) return
-      await sleep(10)
-    }
+    while (!this.#received(id) && this.#isOpen(connection) && performance.now() < deadline) await sleep(10)
   }
 
   #countMatches (from: number, match: (event: LoggedEvent) => boolean): number {

@@ -164,9 +164,11 @@ t.test('Redis settings: none without REDIS_URL; defaults and checks with it', as
     [{ REDIS_PREFIX: 'a b' }, 'REDIS_PREFIX="a b" is not allowed: expected letters, digits and . : _ - { } (at most 64)'],
     [{ REDIS_CHANNEL: 'a*' }, 'REDIS_CHANNEL="a*" is not allowed: expected a channel name: letters, digits and . : _ -'],
     [{ BRIDGE_LEASE_MS: '500' }, 'BRIDGE_LEASE_MS="500" is not allowed: expected an integer from 1000 to 60000'],
-    [{ READY_REQUIRES_REDIS: 'yes' }, 'READY_REQUIRES_REDIS="yes" is not allowed: expected one of true, false']
+    [{ READY_REQUIRES_REDIS: 'yes' }, 'READY_REQUIRES_REDIS="yes" is not allowed: expected one of true, false'],
+    [{ HISTORY_SIZE: '100' }, 'HISTORY_SIZE="100" is not allowed: expected with REDIS_URL, at least MAX_PUBLISH_BATCH (500)']
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', ...env }), { name: 'ConfigError', message })
   }
+  t.equal(loadConfig({ HISTORY_SIZE: '100' }).historySize, 100, 'without Redis the history may be shorter than a batch')
 })
