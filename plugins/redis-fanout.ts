@@ -220,10 +220,11 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
     },
     lost () {
       app.log.warn({ channel: config.channel }, 'bridge lease given up or lost: another instance takes the channel over')
-      if (subscriber === undefined) return
-      clearInterval(subscriber.ping)
-      subscriber.closing()
-      subscriber.connection.disconnect()
+      // The lease alternates between taken and lost: there is a subscriber to close.
+      const { connection, closing, ping } = subscriber!
+      clearInterval(ping)
+      closing()
+      connection.disconnect()
       subscriber = undefined
     },
     error (error) {

@@ -53,3 +53,25 @@ if (await redisAnswers(t)) {
       'only the hand-back\'s failure is reported; the attempt\'s is not, once stopped')
   })
 }
+
+if (await redisAnswers(t)) {
+  t.test('a holder that yields stays out for two lease periods, so another takes over', async t => {
+    const key = `${redisEnv(t).REDIS_PREFIX}bridge`
+    const redis = redisClient(t)
+    const first = lease(redis, key, 'first', 600)
+    const second = lease(redis, key, 'second', 600)
+    t.teardown(() => first.bridge.stop())
+    t.teardown(() => second.bridge.stop())
+    first.bridge.start()
+    await waitUntil('first holds it', () => first.bridge.held)
+    await first.bridge.yield()
+    t.same(first.seen, ['acquired', 'lost'])
+    t.equal(await redis.get(key), null, 'given back at once')
+    second.bridge.start()
+    await waitUntil('second takes it', () => second.bridge.held)
+    await second.bridge.stop()
+    await new Promise(resolve => setTimeout(resolve, 500)) // first tries twice meanwhile, and waits
+    t.notOk(first.bridge.held, 'first stays out while its pause lasts')
+    await waitUntil('first comes back after it', () => first.bridge.held, 3000)
+  })
+}
