@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import fastifyRedis from '@fastify/redis'
@@ -162,7 +161,6 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   }
   const reader = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:reader` })
   const log = new RedisEventLog(commands, { prefix: config.prefix, ...options.history, participantsTtlS: config.participantsTtlS })
-  const owner = `${options.instanceId}:${randomUUID()}`
   const channelMessages = zeros()
   let subscriber: { connection: Redis, closing: () => void, ping: NodeJS.Timeout } | undefined
   let lastId: string | undefined
@@ -199,13 +197,13 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       return
     }
     // Sent in the order received, on one connection: Redis appends them in that order.
-    log.append([result.envelope], owner).then(() => { channelMessages.bridged++ }, (error: Error) => {
+    log.append([result.envelope], lease.token).then(() => { channelMessages.bridged++ }, (error: Error) => {
       channelMessages.failed++
       app.log.error({ err: error, channel: config.channel, event: result.envelope.event }, 'channel message could not be logged; it is lost')
     })
   }
 
-  const lease = new BridgeLease(commands, log.leaseKey, owner, config.bridgeLeaseMs, {
+  const lease = new BridgeLease(commands, log.leaseKey, options.instanceId, config.bridgeLeaseMs, {
     acquired () {
       app.log.info({ channel: config.channel }, 'bridge lease taken: this instance logs the channel\'s messages')
       const connection = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:bridge`, socketTimeout: SOCKET_TIMEOUT_MS })

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Redis, Result } from 'ioredis'
 
 /** Takes the lease when nobody holds it, renews it when we do; 1 when ours afterwards, else 0. */
@@ -34,7 +35,10 @@ export interface BridgeLeaseEvents {
 }
 
 /**
- * One instance in the cluster holds the lease at a time. Every instance tries every `ttlMs / 3`:
+ * One instance in the cluster holds the lease at a time. Each tenure has a token of its own
+ * (`<holder>:<uuid>`), which writes made as the holder carry, so that a write delayed past the end of
+ * one tenure cannot pass for the next.
+ * Every instance tries every `ttlMs / 3`:
  * the holder renews, the others take it once it has lapsed, so a dead holder is replaced within
  * `ttlMs` and a bit. A holder that cannot renew in time gives it up on its own side as well.
  */
@@ -46,8 +50,11 @@ export class BridgeLease {
   #pausedUntil = 0
   #timer: NodeJS.Timeout | undefined
 
-  constructor (readonly redis: Redis, readonly key: string, readonly owner: string, readonly ttlMs: number,
+  #token: string
+
+  constructor (readonly redis: Redis, readonly key: string, readonly holder: string, readonly ttlMs: number,
     readonly on: BridgeLeaseEvents) {
+    this.#token = this.#newToken()
     if (typeof redis.flowfiLease !== 'function') {
       redis.defineCommand('flowfiLease', { numberOfKeys: 1, lua: ACQUIRE_OR_RENEW })
       redis.defineCommand('flowfiRelease', { numberOfKeys: 1, lua: RELEASE })
@@ -56,6 +63,15 @@ export class BridgeLease {
 
   get held (): boolean {
     return this.#held
+  }
+
+  /** What the lease holds while it is ours. */
+  get token (): string {
+    return this.#token
+  }
+
+  #newToken (): string {
+    return `${this.holder}:${randomUUID()}`
   }
 
   start (): void {
@@ -68,9 +84,10 @@ export class BridgeLease {
   async stop (): Promise<void> {
     clearInterval(this.#timer)
     this.#stopped = true
+    // Also when not held: an attempt still on its way may have just taken it with this token.
+    const token = this.#token
     this.#set(false)
-    // Also when not held: an attempt still on its way may have just taken it.
-    await this.redis.flowfiRelease(this.key, this.owner).catch(this.on.error)
+    await this.redis.flowfiRelease(this.key, token).catch(this.on.error)
   }
 
   /**
@@ -79,15 +96,16 @@ export class BridgeLease {
    */
   async yield (): Promise<void> {
     this.#pausedUntil = Date.now() + 2 * this.ttlMs
+    const token = this.#token
     this.#set(false)
-    await this.redis.flowfiRelease(this.key, this.owner).catch(this.on.error)
+    await this.redis.flowfiRelease(this.key, token).catch(this.on.error)
   }
 
   async #attempt (): Promise<void> {
     const started = Date.now()
     if (started < this.#pausedUntil) return
     try {
-      const ours = await this.redis.flowfiLease(this.key, this.owner, this.ttlMs) === 1
+      const ours = await this.redis.flowfiLease(this.key, this.#token, this.ttlMs) === 1
       if (this.#stopped) return
       if (ours) this.#renewedAt = started
       this.#set(ours)
@@ -102,7 +120,8 @@ export class BridgeLease {
   #set (held: boolean): void {
     if (held === this.#held) return
     this.#held = held
-    if (held) this.on.acquired()
-    else this.on.lost()
+    if (held) return this.on.acquired()
+    this.#token = this.#newToken()
+    this.on.lost()
   }
 }

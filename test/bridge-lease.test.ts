@@ -31,7 +31,8 @@ if (await redisAnswers(t)) {
     await first.bridge.stop()
     t.same(first.seen, ['acquired', 'lost'])
     await waitUntil('second takes over', () => second.bridge.held)
-    t.equal(await redis.get(key), 'second')
+    t.match(await redis.get(key), /^second:[\da-f-]{36}$/, 'the holder and this tenure\'s token')
+    t.equal(await redis.get(key), second.bridge.token)
   })
 
   t.test('stopping while an attempt is on its way leaves nothing held', async t => {
