@@ -167,6 +167,8 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   let stopping = false
   const closingReader = watch(reader, 'reader', app.log)
 
+  /** Failures that a connection's own loss line already covers: only at debug level. */
+  const quietly = (what: string) => (error: Error): void => { app.log.debug({ err: error }, what) }
   const skip = (id: string, why: string): void => app.log.warn({ id, key: log.streamKey }, `skipped a log entry: ${why}`)
   /** Entries were lost to this instance: its history stops there, and its streams must refetch. */
   const missed = (readUpTo: string, prev: string): void => {
@@ -208,7 +210,7 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       app.log.info({ channel: config.channel }, 'bridge lease taken: this instance logs the channel\'s messages')
       const connection = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:bridge`, socketTimeout: SOCKET_TIMEOUT_MS })
       // A subscribed connection answers nothing else: a ping now and then is how a dead one is noticed.
-      const ping = setInterval(() => { connection.ping().catch(() => {}) }, READ_BLOCK_MS)
+      const ping = setInterval(() => { connection.ping().catch(quietly('bridge ping: Redis did not answer')) }, config.bridgeLeaseMs / 3)
       subscriber = { connection, closing: watch(connection, 'bridge', app.log), ping }
       connection.on('message', (_channel: string, message: string) => bridge(message))
       connection.subscribe(config.channel).catch((error: Error) => {
@@ -225,9 +227,7 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       connection.disconnect()
       subscriber = undefined
     },
-    error (error) {
-      app.log.debug({ err: error }, 'bridge lease: Redis did not answer')
-    }
+    error: quietly('bridge lease: Redis did not answer')
   })
 
   const readLoop = async (): Promise<void> => {

@@ -113,51 +113,6 @@ if (await redisAnswers(t)) {
     t.equal((await stale.eventCount(1))[0]!.event, 'events.resync', 'a resume from before the gap resyncs')
   })
 
-  t.test('a bridge that dies is replaced within the lease; a closing one hands the lease back', async t => {
-    const env = redisEnv(t)
-    const admin = redisClient(t)
-    const leaseKey = `${env.REDIS_PREFIX}bridge`
-    const bridge = runEntry('server', [], { ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', INSTANCE_ID: 'doomed', LOG_LEVEL: 'warn' })
-    t.teardown(() => bridge.child.kill('SIGKILL'))
-    await waitUntil('the process holds the lease', async () => (await admin.get(leaseKey))?.startsWith('doomed:') === true, 10_000)
-    const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
-    const client = await subscribe(t, b.url, 'streams=9')
-    await admin.publish('stream-events', JSON.stringify(cancelled('9')))
-    await client.eventCount(1)
-    t.notOk(b.app.fanout.bridging, 'the process bridged it; b read it from the log')
-
-    bridge.child.kill('SIGKILL')
-    await bridge.exited
-    // Messages sent while no instance holds the lease are lost (pub/sub keeps nothing): send until one arrives.
-    await waitUntil('b takes over and logs the channel', async () => {
-      await admin.publish('stream-events', JSON.stringify(cancelled('9')))
-      return client.events.length > 1
-    }, 10_000)
-    t.ok(b.app.fanout.bridging)
-    t.match(await admin.get(leaseKey), /^b:/)
-    t.ok(b.logs.some(line => line.msg === 'bridge lease taken: this instance logs the channel\'s messages'))
-
-    await b.app.close()
-    t.equal(await admin.get(leaseKey), null, 'closing hands the lease back at once')
-  })
-
-  t.test('a bridge that finds its lease taken stops, and its late message is refused, not logged twice', async t => {
-    const env = redisEnv(t)
-    const a = await startApp(t, { ...env, INSTANCE_ID: 'a' })
-    await waitUntil('a bridges', () => a.app.fanout.bridging)
-    const admin = redisClient(t)
-    // Another holder appears (as after a long pause of ours); a message is already on its way to us.
-    await admin.multi()
-      .set(`${env.REDIS_PREFIX}bridge`, 'someone-else', 'PX', 1500)
-      .publish('stream-events', JSON.stringify(cancelled('late')))
-      .exec()
-    await waitUntil('the append is refused', () => a.app.fanout.channelMessages.failed === 1)
-    await waitUntil('a gives up the bridge', () => !a.app.fanout.bridging)
-    t.equal(await admin.xlen(`${env.REDIS_PREFIX}events`), 0, 'nothing logged by a bridge without the lease')
-    t.ok(a.logs.some(line => line.msg === 'bridge lease given up or lost: another instance takes the channel over'))
-    await waitUntil('a takes the lapsed lease again', () => a.app.fanout.bridging, 5000)
-  })
-
   t.test('start-up fails with a clear message when Redis does not answer', async t => {
     const server = runEntry('server', [], { HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', REDIS_URL: 'redis://127.0.0.1:1', REDIS_CONNECT_TIMEOUT_MS: '500' })
     const [code] = await server.exited
