@@ -54,14 +54,7 @@ const connectionLimiter: FastifyPluginAsync<ConnectionLimiterOptions> = async (a
     owner: `${cluster.instanceId}:${randomUUID()}`,
     livenessMs: 3 * cluster.heartbeatMs
   }, error => log.warn({ err: error }, 'Redis did not answer: the per-address cap counts this instance\'s streams only until it is back'))
-  app.decorate('connectionLimits', {
-    get maxPerAddress () {
-      return limits.maxPerAddress
-    },
-    acquire: async address => await limits.acquire(address),
-    release: address => limits.release(address),
-    openFrom: address => local.openFrom(address)
-  } satisfies ConnectionLimits)
+  app.decorate('connectionLimits', limits satisfies ConnectionLimits)
 
   // Each heartbeat: this instance is alive, and counts that could not be written are written now.
   const refresh = (all = false): void => {

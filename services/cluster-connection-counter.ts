@@ -80,6 +80,11 @@ export class ClusterConnectionCounter {
     return this.local.maxPerAddress
   }
 
+  /** Streams open from one address on this instance. */
+  openFrom (address: string): number {
+    return this.local.openFrom(address)
+  }
+
   #key (address: string): string {
     return `${this.options.prefix}places:${address}`
   }

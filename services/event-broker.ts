@@ -22,7 +22,8 @@ export interface EventBrokerOptions {
   maxLingerMs?: number
   /**
    * With an upstream log (Redis), how long a resume from an id this broker has not received yet waits
-   * for it: the client comes from an instance whose reader was a little ahead. 0: unknown at once.
+   * for it: the client comes from an instance whose reader was a little ahead. Unset (one instance):
+   * such an id is unknown at once.
    */
   upstreamWaitMs?: number
 }

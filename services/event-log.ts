@@ -58,10 +58,7 @@ export class EventLog {
    * resuming from before it has.
    */
   forgetUpTo (id: EventId): void {
-    while (this.size > 0 && compareEventIds(this.#events[this.#head]!.id, id) <= 0) {
-      this.#bytes -= this.#events[this.#head]!.frame.length
-      this.#head++
-    }
+    while (this.size > 0 && compareEventIds(this.#events[this.#head]!.id, id) <= 0) this.#evictOldest()
     if (this.#lastEvicted === undefined || compareEventIds(id, this.#lastEvicted) > 0) this.#lastEvicted = id
   }
 
@@ -77,15 +74,19 @@ export class EventLog {
     while (this.size > 0) {
       const oldest = this.#events[this.#head]!
       if (this.size <= maxEvents && this.#bytes <= maxBytes && now - oldest.at <= maxAgeMs) break
-      this.#bytes -= oldest.frame.length
-      this.#lastEvicted = oldest.id
-      this.#head++
+      this.#evictOldest()
     }
     // Compact once the released slots outnumber the live ones: amortised O(1) per event.
     if (this.#head > 1024 && this.#head * 2 > this.#events.length) {
       this.#events = this.#events.slice(this.#head)
       this.#head = 0
     }
+  }
+
+  #evictOldest (): void {
+    const oldest = this.#events[this.#head++]!
+    this.#bytes -= oldest.frame.length
+    this.#lastEvicted = oldest.id
   }
 
   /** The retained event at a position returned by `resumeAfter` (or after it); undefined past the end. */

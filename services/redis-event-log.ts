@@ -1,12 +1,12 @@
 import type { Redis, Result } from 'ioredis'
 import { streamIdOf, type Envelope, isEventType } from './event-schema.js'
-import { parseEventId, type EventId } from './event-id.js'
+import { formatEventId, parseEventId, type EventId } from './event-id.js'
 import type { IdentifiedEvent } from './event-broker.js'
 
 export interface RedisEventLogOptions {
   /** Prepended to every key. */
   prefix: string
-  /** Retention: the stream is trimmed to this many entries (XADD MAXLEN) … */
+  /** Retention, applied after each append: the stream is trimmed to this many entries … */
   maxEvents: number
   /** … and entries older than this are trimmed (XTRIM MINID). */
   maxAgeMs: number
@@ -147,12 +147,12 @@ export class RedisEventLog {
   }
 
   /**
-   * Reads the whole retained log, oldest first, page by page, handing each event to `take`. Entries
+   * Reads the whole retained log, oldest first, page by page, handing each entry to `reader`. Entries
    * appended meanwhile are read too; the reader goes on from the returned `lastId`.
    */
   async loadHistory (reader: LogReader): Promise<StoredHistory> {
     const trimmedUpTo = await this.trimmedUpTo()
-    let lastId = trimmedUpTo === undefined ? '0-0' : `${trimmedUpTo.ms}-${trimmedUpTo.seq}`
+    let lastId = trimmedUpTo === undefined ? '0-0' : formatEventId(trimmedUpTo)
     for (;;) {
       const entries = await this.redis.xrange(this.streamKey, `(${lastId}`, '+', 'COUNT', PAGE) as StreamEntry[]
       lastId = this.#deliver(entries, lastId, reader)
@@ -178,12 +178,10 @@ export class RedisEventLog {
   /** Hands entries read after `lastId` to `reader`, saying where entries went missing; returns the new last id. */
   #deliver (entries: StreamEntry[], lastId: string, reader: LogReader): string {
     for (const [idText, fields] of entries) {
-      const field = (name: string): string | undefined => {
-        for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
-        return undefined
-      }
+      const entry: Partial<Record<string, string>> = {}
+      for (let i = 0; i < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]
+      const { event: type, data, stream: streamId, users, prev } = entry
       const id = parseEventId(idText)
-      const [type, data, streamId, users, prev] = ['event', 'data', 'stream', 'users', 'prev'].map(field)
       if (id === undefined || type === undefined || !isEventType(type) || data === undefined || streamId === undefined ||
         users === undefined || prev === undefined) {
         reader.skip(idText, 'an entry without the fields event (a known type), data, stream, users and prev')

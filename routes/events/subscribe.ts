@@ -51,6 +51,7 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
       return { ok: false, result: 'unauthorized', status: 401, headers: BEARER_CHALLENGE, body: { error: verdict.error, message: verdict.message } }
     }
     // Streams the token does not grant may still be the account's own: ask who takes part in them.
+    // Only those are looked up, and only when the token names an account; refusedFilter asks no others.
     const asked = filters.streams.filter(streamId => !verdict.principal.streams.has(streamId))
     let participants = new Map<string, readonly string[]>()
     if (asked.length > 0 && verdict.principal.account !== undefined) {
@@ -61,7 +62,6 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
         return { ok: true, address: request.ip, retryLater: 'unavailable', acceptedUntil: undefined }
       }
     }
-    // Asked only for the streams the token does not grant, and only when it names an account: those looked up.
     const refused = refusedFilter(verdict.principal, filters, streamId => participants.get(streamId)!)
     if (refused !== undefined) {
       return { ok: false, result: 'forbidden', status: 403, headers: {}, body: { error: 'forbidden', message: `this token may not subscribe to ${refused}` } }
