@@ -9,6 +9,7 @@ import errors from './plugins/errors.js'
 import metrics from './plugins/metrics.js'
 import redisFanout from './plugins/redis-fanout.js'
 import sseBroker from './plugins/sse-broker.js'
+import streamIntake from './plugins/stream-intake.js'
 import health from './routes/health.js'
 import publish from './routes/events/publish.js'
 import stats from './routes/events/stats.js'
@@ -62,6 +63,8 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     // A client may come from an instance whose reader is a moment ahead of ours.
     ...(config.redis === undefined ? {} : { upstreamWaitMs: 2000 })
   })
+  // After the broker: on close, the broker ends the streams before this closes their connections.
+  app.register(streamIntake, { path: '/events/subscribe' })
   app.register(redisFanout, {
     redis: config.redis,
     instanceId: config.instanceId,

@@ -15,6 +15,8 @@ export interface EventSink {
 }
 
 const CRLF = Buffer.from('\r\n')
+/** The chunk that ends a chunked HTTP/1.1 body. */
+const LAST_CHUNK = Buffer.from('0\r\n\r\n')
 
 /** A frame as one HTTP/1.1 chunk: built once per event, then written as is to every connection. */
 export function toChunk (frame: Buffer): Buffer {
@@ -38,12 +40,8 @@ export class SseConnection implements Subscriber {
   acceptedUntil: number | undefined
   readonly openedAt = Date.now()
 
-  /**
-   * `chunked`: the response uses HTTP/1.1 chunked transfer coding, so frames are wrapped as chunks.
-   * `response` is the HTTP response the head went out on: ending it ends the stream the HTTP way.
-   */
-  constructor (readonly sink: EventSink, readonly chunked: boolean, readonly filters: Filters,
-    readonly response: { end (): unknown }) {}
+  /** `chunked`: the response uses HTTP/1.1 chunked transfer coding, so frames are wrapped as chunks. */
+  constructor (readonly sink: EventSink, readonly chunked: boolean, readonly filters: Filters) {}
 
   /** Bytes written but not yet taken by the client's socket. */
   get buffered (): number {
@@ -59,9 +57,14 @@ export class SseConnection implements Subscriber {
     this.sink.write(this.chunked ? chunk ?? toChunk(frame) : frame)
   }
 
-  /** A clean end: what is buffered is still sent, then the response ends (its last chunk). */
+  /**
+   * A clean end: what is buffered is still sent, then the body's last chunk, then the connection
+   * closes. A client that comes back opens a new connection, which a load balancer may send to
+   * another instance (the point of a drain).
+   */
   end (): void {
-    this.response.end()
+    if (this.chunked) this.sink.write(LAST_CHUNK)
+    this.sink.end()
   }
 
   /** Drops the connection at once, buffered bytes and all (a slow consumer). */

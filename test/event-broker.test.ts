@@ -36,7 +36,7 @@ t.test('events published while the server is busy writing are gathered into the 
   // A long write and a long linger cap, so that no pause of a busy test machine changes the schedule.
   const broker = new EventBroker({ maxTrackedStreams: 10, history: limits, maxReplay: 10, maxBufferedBytes: 1 << 20, maxLingerMs: 2000 })
   const sink = new SlowSink(200)
-  await broker.open(new SseConnection(sink, false, { all: true, streams: [], users: [] }, sink), undefined)
+  await broker.open(new SseConnection(sink, false, { all: true, streams: [], users: [] }), undefined)
 
   broker.publish([cancelled('a')])
   await nextTurn()

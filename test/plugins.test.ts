@@ -5,6 +5,7 @@ import sseBroker from '../plugins/sse-broker.js'
 import metrics from '../plugins/metrics.js'
 import redisFanout from '../plugins/redis-fanout.js'
 import connectionLimiter from '../plugins/connection-limiter.js'
+import streamIntake from '../plugins/stream-intake.js'
 
 t.test('errors: a crash answers 500 with a JSON body that leaks nothing, and is logged', async t => {
   const lines: Array<Record<string, any>> = []
@@ -64,4 +65,22 @@ t.test('connection-limiter: options are checked up front', async t => {
   t.teardown(() => app.close())
   app.register(connectionLimiter, { maxConnectionsPerIp: 0, maxConnections: 10 })
   await t.rejects(async () => await app.ready(), { message: 'connection-limiter: maxPerAddress must be a positive integer' })
+})
+
+t.test('stream-intake: options and the server are checked up front', async t => {
+  const cases: Array<[string, () => ReturnType<typeof Fastify>, string, string]> = [
+    ['a relative path', () => Fastify(), 'events/subscribe', 'stream-intake: path must start with /'],
+    ['an HTTP/2 server', () => Fastify({ http2: true }), '/events/subscribe', 'stream-intake: the server must be a plain node:http Server'],
+    ['a server without Node\'s listener', () => {
+      const app = Fastify()
+      app.server.removeAllListeners('connection')
+      return app
+    }, '/events/subscribe', 'stream-intake: the server has no HTTP connection listener']
+  ]
+  for (const [what, make, path, message] of cases) {
+    const app = make()
+    t.teardown(() => app.close())
+    app.register(streamIntake, { path })
+    await t.rejects(async () => await app.ready(), { message }, what)
+  }
 })

@@ -33,6 +33,7 @@ const stats: FastifyPluginCallback<StatsOptions> = (app, options, done) => {
       connections: {
         active: connections.total + connections.replaying,
         replaying: connections.replaying,
+        direct: app.streamIntake.direct,
         byFilter: { all: connections.all, streams: connections.streams, users: connections.users },
         opened: metrics.connections.opened,
         rejected: {

@@ -130,16 +130,21 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     }
 
     // From here on frames go straight to the socket, framed as chunks once per event by the broker.
-    const connection = new SseConnection(request.raw.socket, chunked, parsed.filters, response)
+    // The response is let go: an open stream keeps only its socket and what the broker needs.
+    const socket = request.raw.socket
+    response.detachSocket(socket)
+    const connection = new SseConnection(socket, chunked, parsed.filters)
     connection.acceptedUntil = acceptedUntil
     const lastEventId = lastEventIdOf(request.headers['last-event-id'] as string | undefined, query)
     metrics.connections.opened++
     if (lastEventId !== undefined) metrics.reconnections++
     request.log.info({ filters: parsed.filters, lastEventId }, 'stream opened')
-    response.once('close', () => {
+    const reqId = request.id
+    socket.once('close', () => {
       app.connectionLimits.release(address)
       app.broker.remove(connection)
-      request.log.info({
+      app.log.info({
+        reqId,
         durationMs: Date.now() - connection.openedAt,
         eventsSent: connection.eventsSent,
         reason: connection.closeReason
