@@ -1,7 +1,9 @@
 // npm run bench -- [--smoke] [--check] [--connections 10000] [--max-connections 19000]
 //                  [--only idle,light,burst,targeted] [--targets flowfi,redis,naive,nchan] [--json results.json]
+//                  [--node-flags "--max-semi-space-size=4"]
 // --smoke: a few hundred connections, seconds (what CI runs); --check: exit 1 if flowfi-events lost,
-// doubled or refused anything.
+// doubled or refused anything. --node-flags: V8/Node flags for the flowfi-events processes, to weigh a
+// tuning against the same baselines.
 //
 // Runs each scenario against flowfi-events and, in the same run, against the baselines: a naive
 // Node http SSE server (bench/naive-server.ts) and nginx with nchan when it is installed. The light and
@@ -33,6 +35,7 @@ interface Options {
   only: string[]
   targets: string[]
   json: string | undefined
+  nodeFlags: string[]
 }
 
 function parseOptions (argv: string[]): Options {
@@ -48,7 +51,8 @@ function parseOptions (argv: string[]): Options {
     maxConnections: Number(value('max-connections') ?? (smoke ? 500 : 19_000)),
     only: (value('only') ?? 'idle,light,burst,targeted').split(','),
     targets: (value('targets') ?? 'flowfi,redis,naive,nchan').split(','),
-    json: value('json')
+    json: value('json'),
+    nodeFlags: (value('node-flags') ?? '').split(' ').filter(flag => flag !== '')
   }
 }
 
@@ -102,12 +106,15 @@ async function stopChild (child: ChildProcess): Promise<void> {
   await exited
 }
 
+/** Flags for the flowfi-events processes (--node-flags). */
+const flowfiFlags: string[] = []
+
 function nodeTarget (name: string, script: string, env: Record<string, string>, subscribePath: Target['subscribePath'],
-  publish: Target['publish']): Target {
+  publish: Target['publish'], flags: string[] = []): Target {
   return {
     name,
     async start (port) {
-      const child = spawnWithFds(process.execPath, [here(script)], { ...env, PORT: String(port) })
+      const child = spawnWithFds(process.execPath, [...flags, here(script)], { ...env, PORT: String(port) })
       await waitForPort(port, child)
       pin(child.pid!, 0)
       return { pid: child.pid!, cpuPids: [child.pid!], stop: async () => await stopChild(child) }
@@ -139,7 +146,7 @@ const flowfiPublish: Target['publish'] = (stream, body) => ({
   headers: { authorization: `Bearer ${TOKEN}` },
   template: envelope(stream, body)
 })
-const flowfi = nodeTarget('flowfi-events', '../server.js', flowfiEnv, subscribeQuery, flowfiPublish)
+const flowfi = nodeTarget('flowfi-events', '../server.js', flowfiEnv, subscribeQuery, flowfiPublish, flowfiFlags)
 
 /** flowfi-events in Redis mode, under a key prefix of its own that is deleted afterwards. */
 const flowfiRedis: Target = {
@@ -148,7 +155,7 @@ const flowfiRedis: Target = {
     const prefix = `flowfi-bench:${randomBytes(6).toString('hex')}:`
     const redis = new Redis(REDIS_URL)
     const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))![1])
-    const server = await nodeTarget(this.name, '../server.js', { ...flowfiEnv, REDIS_URL, REDIS_PREFIX: prefix }, subscribeQuery, flowfiPublish).start(port)
+    const server = await nodeTarget(this.name, '../server.js', { ...flowfiEnv, REDIS_URL, REDIS_PREFIX: prefix }, subscribeQuery, flowfiPublish, flowfiFlags).start(port)
     return {
       pid: server.pid,
       cpuPids: [server.pid, redisPid],
@@ -381,6 +388,7 @@ function table (results: Measurement[]): string {
 
 async function main (): Promise<void> {
   const options = parseOptions(process.argv.slice(2))
+  flowfiFlags.push(...options.nodeFlags)
   const names: Record<string, Target> = { flowfi, redis: flowfiRedis, naive, nchan }
   const targets = options.targets.map(name => names[name]).filter(target => target !== undefined)
   if (targets.includes(nchan) && !existsSync(NCHAN_MODULE)) {
@@ -414,7 +422,7 @@ async function main (): Promise<void> {
     }
   }
   const header = `## Benchmark ${new Date().toISOString().slice(0, 10)}, ${availableParallelism()} CPUs, node ${process.version}` +
-    `${options.smoke ? ' (smoke)' : ''}`
+    `${options.smoke ? ' (smoke)' : ''}${flowfiFlags.length > 0 ? `, flowfi-events run with ${flowfiFlags.join(' ')}` : ''}`
   process.stdout.write(`${header}\n${table(results)}\n`)
   if (options.json !== undefined) writeFileSync(options.json, JSON.stringify({ date: new Date().toISOString(), options, results }, null, 2))
   const faults = results.filter(r => (r.target === flowfi.name || r.target === flowfiRedis.name) && (r.lost > 0 || r.duplicates > 0 || r.failedConnections > 0))
