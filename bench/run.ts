@@ -2,8 +2,8 @@
 //                  [--only idle,light,burst,targeted] [--targets flowfi,redis,naive,nchan] [--json results.json]
 //                  [--node-flags "--max-semi-space-size=4"]
 // --smoke: a few hundred connections, seconds (what CI runs); --check: exit 1 if flowfi-events lost,
-// doubled or refused anything. --node-flags: V8/Node flags for the flowfi-events processes, to weigh a
-// tuning against the same baselines.
+// doubled or refused anything. flowfi-events runs with the Node flags of `npm start`; --node-flags
+// adds others, to weigh a tuning against the same baselines.
 //
 // Runs each scenario against flowfi-events and, in the same run, against the baselines: a naive
 // Node http SSE server (bench/naive-server.ts) and nginx with nchan when it is installed. The light and
@@ -106,8 +106,15 @@ async function stopChild (child: ChildProcess): Promise<void> {
   await exited
 }
 
-/** Flags for the flowfi-events processes (--node-flags). */
-const flowfiFlags: string[] = []
+/** The Node flags `npm start` runs the server with, so that the benchmark measures it as shipped. */
+function startFlags (): string[] {
+  const { scripts } = JSON.parse(readFileSync(here('../../package.json'), 'utf8')) as { scripts: { start: string } }
+  const flags = /\bnode ((?:--\S+ )*)dist\/server\.js/.exec(scripts.start)?.[1] ?? ''
+  return flags.split(' ').filter(flag => flag !== '')
+}
+
+/** Flags for the flowfi-events processes: those of `npm start`, then --node-flags (the last one wins). */
+const flowfiFlags: string[] = startFlags()
 
 function nodeTarget (name: string, script: string, env: Record<string, string>, subscribePath: Target['subscribePath'],
   publish: Target['publish'], flags: string[] = []): Target {
@@ -265,6 +272,8 @@ interface Measurement {
   connections: number
   failedConnections: number
   connectPerSecond: number
+  /** Server CPU time per connection opened: what the connect rate costs the server, whatever paces it. */
+  cpuPerConnectUs: number
   rssPerConnectionKiB: number
   events: number
   expected: number
@@ -290,10 +299,13 @@ async function measure (target: Target, scenario: Scenario, port: number, settle
     await sleep(500)
 
     const loadgen = new Loadgen()
+    const cpuNow = (): number => server.cpuPids.reduce((total, pid) => total + cpuSeconds(pid), 0)
     const rssBefore = rssKiB(server.pid)
     const streamOf = (i: number): string | undefined => scenario.streams === 'all' ? undefined : `s${i}`
     const paths = Array.from({ length: scenario.connections }, (_, i) => target.subscribePath(streamOf(i)))
+    const cpuBeforeConnect = cpuNow()
     const connected = await loadgen.ask<ConnectResult>({ type: 'connect', port, paths, sourceAddresses: 8, concurrency: 256 })
+    const connectCpu = cpuNow() - cpuBeforeConnect
     if (connected.failed > 0) process.stderr.write(`${target.name}: ${connected.failed} connections failed\n`)
     await sleep(2000)
     const rssAfter = rssKiB(server.pid)
@@ -306,7 +318,6 @@ async function measure (target: Target, scenario: Scenario, port: number, settle
         ? ['all']
         : Array.from({ length: scenario.events }, () => `s${Math.floor(Math.random() * connected.connections)}`)
       expected = scenario.streams === 'all' ? scenario.events * connected.connections : scenario.events
-      const cpuNow = (): number => server.cpuPids.reduce((total, pid) => total + cpuSeconds(pid), 0)
       const cpuBefore = cpuNow()
       published = await loadgen.ask<PublishResult>(publishRequest(target, port, scenario.events, scenario.rate, streams, expected, settleMs))
       cpu = cpuNow() - cpuBefore
@@ -318,6 +329,7 @@ async function measure (target: Target, scenario: Scenario, port: number, settle
       connections: connected.connections,
       failedConnections: connected.failed,
       connectPerSecond: connected.connections / connected.seconds,
+      cpuPerConnectUs: connectCpu * 1e6 / Math.max(connected.connections, 1),
       rssPerConnectionKiB: (rssAfter - rssBefore) / Math.max(connected.connections, 1),
       events: scenario.events,
       expected,
@@ -362,12 +374,12 @@ function table (results: Measurement[]): string {
     const idle = rows.every(r => r.events === 0)
     lines.push(`\n### ${scenario}\n`)
     lines.push(idle
-      ? '| server | connections | connect/s | RSS KiB per connection |'
+      ? '| server | connections | connect/s | CPU µs per connect | RSS KiB per connection |'
       : '| server | connections | delivered | lost | dup | all delivered in s | p50 ms | p99 ms | max ms | CPU µs per delivery | CPU µs per event |')
-    lines.push(idle ? '|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|---|')
+    lines.push(idle ? '|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|---|')
     for (const r of rows) {
       lines.push(idle
-        ? `| ${r.target} | ${connections(r)} | ${fmt(r.connectPerSecond, 0)} | ${fmt(r.rssPerConnectionKiB, 2)} |`
+        ? `| ${r.target} | ${connections(r)} | ${fmt(r.connectPerSecond, 0)} | ${fmt(r.cpuPerConnectUs, 1)} | ${fmt(r.rssPerConnectionKiB, 2)} |`
         : `| ${r.target} | ${connections(r)} | ${r.received}/${r.expected} | ${r.lost} | ${r.duplicates} | ${fmt(r.deliverySeconds, 2)} | ${fmt(r.latencyMs.p50)} | ` +
           `${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.max)} | ${fmt(r.cpuPerDeliveryUs, 2)} | ${fmt(r.cpuPerEventUs, 0)} |`)
     }
@@ -378,7 +390,8 @@ function table (results: Measurement[]): string {
       if (ours === undefined || base === undefined) continue
       const label = name === flowfi.name ? `ratio to ${baseline}` : `${name}: ratio to ${baseline}`
       lines.push(idle
-        ? `| **${label}** | | ${fmt(ours.connectPerSecond / base.connectPerSecond, 2)}× | ${fmt(ours.rssPerConnectionKiB / base.rssPerConnectionKiB, 2)}× |`
+        ? `| **${label}** | | ${fmt(ours.connectPerSecond / base.connectPerSecond, 2)}× | ${fmt(ours.cpuPerConnectUs / base.cpuPerConnectUs, 2)}× | ` +
+          `${fmt(ours.rssPerConnectionKiB / base.rssPerConnectionKiB, 2)}× |`
         : `| **${label}** | | | | | ${fmt(ours.deliverySeconds / base.deliverySeconds, 2)}× | ${fmt(ours.latencyMs.p50 / base.latencyMs.p50, 2)}× | ${fmt(ours.latencyMs.p99 / base.latencyMs.p99, 2)}× | ` +
           `${fmt(ours.latencyMs.max / base.latencyMs.max, 2)}× | ${fmt(ours.cpuPerDeliveryUs / base.cpuPerDeliveryUs, 2)}× | ${fmt(ours.cpuPerEventUs / base.cpuPerEventUs, 2)}× |`)
     }

@@ -19,18 +19,17 @@ export interface StreamIntakeOptions {
   path: string
 }
 
+// Listeners shared by every connection (an open stream should cost no closure of its own).
+function destroySocket (this: Socket): void { this.destroy() }
+function ignore (): void {}
+
 /**
  * Takes each new connection's first bytes. When they are a plain `GET <path>` request, it goes to
  * Fastify (routes, hooks, limits, all as usual) on a request made here, and Node's HTTP server never
- * holds the connection: an open event stream then keeps only its socket, not an HTTP parser, request
- * and response besides (about 6 KiB each). Every other connection goes to Node's HTTP server with its
- * bytes put back, as if nothing had read them.
+ * holds the connection: an open event stream then keeps only its socket, not also an HTTP parser, a
+ * request and a response (about 6 KiB together). Every other connection goes to Node's HTTP server
+ * with its bytes put back, as if nothing had read them.
  */
-// Listeners shared by every connection (an open stream should cost no closure of its own).
-function destroySocket (this: Socket): void { this.destroy() }
-function endSocket (this: Socket): void { this.end() }
-function ignore (): void {}
-
 const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, done) => {
   if (!options.path.startsWith('/')) return done(new TypeError('stream-intake: path must start with /'))
   // An HTTPS or HTTP/2 server reads its connections otherwise: this is for plain HTTP/1.1 only.
@@ -57,9 +56,10 @@ const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, 
     // A response that ends (an error) ends the connection: nothing here would read a next request.
     response.shouldKeepAlive = false
     response.once('finish', () => socket.end())
-    // As Node's HTTP server does: a client that hangs up is let go. A reset is no error to crash on:
-    // the 'error' listener from the wait for the first bytes stays.
-    socket.on('end', endSocket)
+    // As Node's HTTP server does: a client that hangs up is let go (by the socket itself, with no
+    // listener of ours). A reset is no error to crash on: the 'error' listener from the wait for the
+    // first bytes stays.
+    socket.allowHalfOpen = false
     // Read on, so that a client that leaves is noticed at once; nothing it sends now is asked for.
     socket.on('data', ignore)
     taken.add(socket)
@@ -89,14 +89,11 @@ const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, 
     waiting.set(socket, Date.now())
     socket.on('error', destroySocket)
     socket.once('data', (first: Buffer) => {
-      socket.pause()
       waiting.delete(socket)
       const head = plainGetHead(first, options.path)
-      if (head !== undefined) {
-        socket.resume()
-        toFastify(socket, head)
-        return
-      }
+      if (head !== undefined) return toFastify(socket, head)
+      // Held still while the bytes are put back and Node's server sets up its reading.
+      socket.pause()
       socket.removeListener('error', destroySocket)
       socket.unshift(first)
       toNodeHttp.call(server, socket)

@@ -10,6 +10,10 @@ export interface QueryProblem {
 
 type QueryValue = string | string[] | undefined
 
+/** Shared by every subscription without streams or users: an open stream holds no array of its own. */
+const NONE: readonly string[] = Object.freeze([])
+const unique = (values: string[]): readonly string[] => values.length === 0 ? NONE : [...new Set(values)]
+
 function list (value: QueryValue): string[] {
   if (value === undefined) return []
   return Array.isArray(value) ? value : [value]
@@ -41,7 +45,7 @@ export function parseFilters (
   if (all.length > 1 || (all.length === 1 && all[0] !== 'true' && all[0] !== 'false')) {
     return fail('invalid_all', `all=${JSON.stringify(all.join(','))} is not allowed: use all=true or all=false, once`)
   }
-  const filters = { all: all[0] === 'true', streams: [...new Set(streams)], users: [...new Set(users)] }
+  const filters = { all: all[0] === 'true', streams: unique(streams), users: unique(users) }
   if (!filters.all && filters.streams.length === 0 && filters.users.length === 0) {
     return fail('missing_filter', 'subscribe to something: streams=<id>, users=<G...> or all=true')
   }

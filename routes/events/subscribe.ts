@@ -140,7 +140,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     if (lastEventId !== undefined) metrics.reconnections++
     request.log.info({ filters: parsed.filters, lastEventId }, 'stream opened')
     const reqId = request.id
-    socket.once('close', () => {
+    socket.on('close', () => {
       app.connectionLimits.release(address)
       app.broker.remove(connection)
       app.log.info({
