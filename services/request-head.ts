@@ -16,8 +16,8 @@ export interface RequestHead {
 const MAX_HEAD_BYTES = 16 * 1024
 const HEAD_END = Buffer.from('\r\n\r\n')
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-/** Visible ASCII and Latin-1, space and tab: what a header value may hold. */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+/** Control bytes other than tab, and a CR or LF that is not part of a line end: in no head we take. */
+const OUT_OF_PLACE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/
 /** Spaces and tabs around a value (and only those: String.trim also takes Latin-1's no-break space). */
 const OWS = /^[\t ]+|[\t ]+$/g
 /** Headers that announce a body or another protocol: Node's parser deals with those. */
@@ -30,7 +30,9 @@ const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'upgrade', 'ex
 export function plainGetHead (bytes: Buffer, path: string): RequestHead | undefined {
   const end = bytes.indexOf(HEAD_END)
   if (end < 0 || end + HEAD_END.length !== bytes.length || bytes.length > MAX_HEAD_BYTES) return undefined
-  const lines = bytes.toString('latin1', 0, end).split('\r\n')
+  const text = bytes.toString('latin1', 0, end)
+  if (OUT_OF_PLACE.test(text)) return undefined
+  const lines = text.split('\r\n')
   const requestLine = /^GET (\/\S*) HTTP\/1\.1$/.exec(lines[0]!)
   if (requestLine === null) return undefined
   const url = requestLine[1]!
@@ -46,7 +48,7 @@ export function plainGetHead (bytes: Buffer, path: string): RequestHead | undefi
     if (colon < 0 || !TOKEN.test(name)) return undefined
     const value = line.slice(colon + 1).replace(OWS, '')
     const key = name.toLowerCase()
-    if (!FIELD_VALUE.test(value) || NOT_PLAIN.has(key) || Object.hasOwn(headers, key) || key === '__proto__') return undefined
+    if (NOT_PLAIN.has(key) || Object.hasOwn(headers, key) || key === '__proto__') return undefined
     headers[key] = value
     rawHeaders.push(name, value)
   }

@@ -43,6 +43,8 @@ t.test('leaves everything else to Node', async t => {
     ['a control byte in a value', plain('GET /events/subscribe HTTP/1.1', 'X-A: a\x00b')],
     ['a bare CR in a value', plain('GET /events/subscribe HTTP/1.1', 'X-A: a\rb')],
     ['DEL in a value', plain('GET /events/subscribe HTTP/1.1', 'X-A: a\x7fb')],
+    ['a bare LF between lines', plain('GET /events/subscribe HTTP/1.1', 'X-A: a\nX-B: b')],
+    ['a control byte in the target', plain('GET /events/subscribe?all=true\x01 HTTP/1.1')],
     ['Content-Length', plain('GET /events/subscribe HTTP/1.1', 'Content-Length: 0')],
     ['Transfer-Encoding', plain('GET /events/subscribe HTTP/1.1', 'Transfer-Encoding: chunked')],
     ['Upgrade', plain('GET /events/subscribe HTTP/1.1', 'Connection: upgrade', 'Upgrade: websocket')],

@@ -20,6 +20,8 @@ const HEADERS = {
   // nginx buffers responses unless told not to; a buffered event stream looks dead.
   'x-accel-buffering': 'no'
 }
+/** An HTTP/1.1 stream says keep-alive; an HTTP/1.0 one ends with its connection, so it does not. */
+const HEADERS_1_1 = { ...HEADERS, connection: 'keep-alive' }
 
 type SubscribeQuery = Record<string, string | string[] | undefined>
 
@@ -119,7 +121,9 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     // HTTP/1.1 responses of unknown length are chunked; an HTTP/1.0 stream ends with its connection.
     const chunked = request.raw.httpVersion === '1.1'
     // Headers set by hooks (CORS) go out too: hijacking skips Fastify's own sending of them.
-    response.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, ...HEADERS, ...(chunked ? { connection: 'keep-alive' } : {}) })
+    const ours = chunked ? HEADERS_1_1 : HEADERS
+    const fromHooks = reply.getHeaders() as OutgoingHttpHeaders
+    response.writeHead(200, Object.keys(fromHooks).length === 0 ? ours : { ...fromHooks, ...ours })
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
     if (retryLater !== undefined) {
