@@ -17,6 +17,7 @@ const MAX_HEAD_BYTES = 16 * 1024
 const HEAD_END = Buffer.from('\r\n\r\n')
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** Control bytes other than tab, and a CR or LF that is not part of a line end: in no head we take. */
+// eslint-disable-next-line no-control-regex -- control bytes are what it looks for
 const OUT_OF_PLACE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/
 /** Spaces and tabs around a value (and only those: String.trim also takes Latin-1's no-break space). */
 const OWS = /^[\t ]+|[\t ]+$/g

@@ -120,10 +120,8 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     const response = reply.raw
     // HTTP/1.1 responses of unknown length are chunked; an HTTP/1.0 stream ends with its connection.
     const chunked = request.raw.httpVersion === '1.1'
-    // Headers set by hooks (CORS) go out too: hijacking skips Fastify's own sending of them.
-    const ours = chunked ? HEADERS_1_1 : HEADERS
-    const fromHooks = reply.getHeaders() as OutgoingHttpHeaders
-    response.writeHead(200, Object.keys(fromHooks).length === 0 ? ours : { ...fromHooks, ...ours })
+    // Headers set by hooks (rate limit, CORS) go out too: hijacking skips Fastify's own sending of them.
+    response.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, ...(chunked ? HEADERS_1_1 : HEADERS) })
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
     if (retryLater !== undefined) {
