@@ -10,6 +10,8 @@ declare module 'fastify' {
     streamIntake: {
       /** Open connections taken past Node's HTTP parser (event streams, and refusals being sent). */
       readonly direct: number
+      /** Whether the intake took this connection (rather than Node's HTTP server). */
+      took (socket: Socket): boolean
     }
   }
 }
@@ -70,7 +72,10 @@ const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, 
   // Connections taken from Node's HTTP server: closing the app closes them, as Node's server would.
   const taken = new Set<Socket>()
   function forget (this: Socket): void { taken.delete(this) }
-  app.decorate('streamIntake', { get direct () { return taken.size } })
+  app.decorate('streamIntake', {
+    get direct () { return taken.size },
+    took: (socket: Socket) => taken.has(socket)
+  })
 
   // Connections that have sent nothing yet: Node's HTTP server does not know them, so its headers
   // timeout and its closing of idle connections are done here, with one timer for all of them.

@@ -63,6 +63,17 @@ t.test('every other form goes to Node\'s HTTP server, bytes intact', async t => 
   t.equal(app.broker.stats().connections.total, cases.length, 'every stream is open')
   t.equal(app.streamIntake.direct, 0, 'and none is held by the intake')
 
+  // A request sent later on a stream's connection gets no answer written into the stream.
+  const held = await connect(url)
+  t.teardown(() => held.socket.destroy())
+  held.socket.write('GET /events/subscribe?all=true HTTP/1.1\r\nHost: x\r\nAccept: a\r\nAccept: b\r\n\r\n')
+  await waitUntil('the held stream opens', () => held.received().includes('retry:'))
+  held.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+  await sleep(50)
+  await publish(url, { event: 'stream.cancelled', data: { streamId: '7' } })
+  await waitUntil('the event', () => held.received().includes('stream.cancelled'))
+  t.equal(held.received().split('HTTP/1.1 ').length, 2, 'one response head on the connection: the stream\'s')
+
   const keepAlive = await connect(url)
   t.teardown(() => keepAlive.socket.destroy())
   keepAlive.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')

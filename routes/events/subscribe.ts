@@ -132,9 +132,11 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     }
 
     // From here on frames go straight to the socket, framed as chunks once per event by the broker.
-    // The response is let go: an open stream keeps only its socket and what the broker needs.
+    // On a connection the stream intake took, the response is let go: the stream keeps only its
+    // socket and what the broker needs. One that Node's HTTP server holds keeps it, or Node would
+    // write its answer to a next request on the connection into the stream.
     const socket = request.raw.socket
-    response.detachSocket(socket)
+    if (app.streamIntake.took(socket)) response.detachSocket(socket)
     const connection = new SseConnection(socket, chunked, parsed.filters)
     connection.acceptedUntil = acceptedUntil
     const lastEventId = lastEventIdOf(request.headers['last-event-id'] as string | undefined, query)
