@@ -80,14 +80,14 @@ const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, 
   // Connections that have sent nothing yet: Node's HTTP server does not know them, so its headers
   // timeout and its closing of idle connections are done here, with one timer for all of them.
   const waiting = new Map<Socket, number>()
-  const headersTimeoutMs = server.headersTimeout
+  const headersTimeoutMs = server.headersTimeout // 0: no limit, as for Node
   const sweep = setInterval(() => {
     const expired = Date.now() - headersTimeoutMs
     for (const [socket, since] of waiting) {
-      if (since < expired) socket.destroy()
+      if (headersTimeoutMs > 0 && since < expired) socket.destroy()
       if (socket.destroyed) waiting.delete(socket)
     }
-  }, Math.min(headersTimeoutMs, 1000))
+  }, headersTimeoutMs > 0 ? Math.min(headersTimeoutMs, 1000) : 1000)
   sweep.unref()
 
   server.on('connection', (socket: Socket) => {

@@ -108,14 +108,18 @@ t.test('resets, before the request or during the stream, are no errors', async t
   t.equal(response.status, 200, 'the server is still up')
 })
 
-t.test('a connection that sends nothing is closed after the headers timeout, or when the app closes', async t => {
+/** The app with Node's `headersTimeout` set (before listening, when the intake reads it). */
+async function appWithHeadersTimeout (t: { teardown (fn: () => unknown): void }, ms: number) {
   const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'silent' })
   const app = buildApp(config)
-  app.server.headersTimeout = 200
+  app.server.headersTimeout = ms
   t.teardown(() => app.close())
   await app.listen({ host: config.host, port: 0 })
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
+}
 
+t.test('a connection that sends nothing is closed after the headers timeout, or when the app closes', async t => {
+  const { app, url } = await appWithHeadersTimeout(t, 200)
   const silent = await connect(url)
   await silent.ended
   t.equal(silent.received(), '', 'closed without a word')
@@ -124,4 +128,16 @@ t.test('a connection that sends nothing is closed after the headers timeout, or 
   await app.close()
   await another.ended
   t.pass('closing the app closed it')
+})
+
+t.test('with no headers timeout (0), as in Node, a silent connection is left open until the app closes', async t => {
+  const { app, url } = await appWithHeadersTimeout(t, 0)
+  const silent = await connect(url)
+  let closed = false
+  void silent.ended.then(() => { closed = true })
+  await sleep(1200) // past a sweep
+  t.notOk(closed, 'still open')
+  await app.close()
+  await silent.ended
+  t.pass('closed by closing the app')
 })
