@@ -1,4 +1,4 @@
-import { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { IncomingMessage, Server, ServerResponse, maxHeaderSize } from 'node:http'
 import type { Socket } from 'node:net'
 import { once } from 'node:events'
 import fp from 'fastify-plugin'
@@ -95,7 +95,8 @@ const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, 
     socket.on('error', destroySocket)
     socket.once('data', (first: Buffer) => {
       waiting.delete(socket)
-      const head = plainGetHead(first, options.path)
+      // Bounded as Node's parser bounds a head (16 KiB, or --max-http-header-size).
+      const head = plainGetHead(first, options.path, maxHeaderSize)
       if (head !== undefined) return toFastify(socket, head)
       // Held still while the bytes are put back and Node's server sets up its reading.
       socket.pause()

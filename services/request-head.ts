@@ -12,8 +12,6 @@ export interface RequestHead {
   rawHeaders: string[]
 }
 
-/** Node's default `maxHeaderSize`: a longer head is Node's to refuse (431). */
-const MAX_HEAD_BYTES = 16 * 1024
 const HEAD_END = Buffer.from('\r\n\r\n')
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** Control bytes other than tab, and a CR or LF that is not part of a line end: in no head we take. */
@@ -26,11 +24,11 @@ const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'upgrade', 'ex
 
 /**
  * The head of `GET <path>[?query] HTTP/1.1` when `bytes` hold exactly that head and nothing after
- * it; undefined otherwise.
+ * it; undefined otherwise. A head over `maxBytes` (Node's `maxHeaderSize`) is Node's to refuse (431).
  */
-export function plainGetHead (bytes: Buffer, path: string): RequestHead | undefined {
+export function plainGetHead (bytes: Buffer, path: string, maxBytes: number): RequestHead | undefined {
   const end = bytes.indexOf(HEAD_END)
-  if (end < 0 || end + HEAD_END.length !== bytes.length || bytes.length > MAX_HEAD_BYTES) return undefined
+  if (end < 0 || end + HEAD_END.length !== bytes.length || bytes.length > maxBytes) return undefined
   const text = bytes.toString('latin1', 0, end)
   if (OUT_OF_PLACE.test(text)) return undefined
   const lines = text.split('\r\n')

@@ -2,23 +2,24 @@ import t from 'tap'
 import { plainGetHead } from '../services/request-head.js'
 
 const PATH = '/events/subscribe'
+const MAX = 16 * 1024
 const head = (text: string): Buffer => Buffer.from(text, 'latin1')
 const plain = (requestLine: string, ...lines: string[]): Buffer =>
   head(`${requestLine}\r\n${['Host: example.org', ...lines].join('\r\n')}\r\n\r\n`)
 
 t.test('takes a plain GET of the path, with or without a query', async t => {
-  t.same(plainGetHead(plain('GET /events/subscribe?streams=1&all=true HTTP/1.1', 'Accept:  text/event-stream ', 'Last-Event-ID:\t5-0'), PATH), {
+  t.same(plainGetHead(plain('GET /events/subscribe?streams=1&all=true HTTP/1.1', 'Accept:  text/event-stream ', 'Last-Event-ID:\t5-0'), PATH, MAX), {
     url: '/events/subscribe?streams=1&all=true',
     headers: { host: 'example.org', accept: 'text/event-stream', 'last-event-id': '5-0' },
     rawHeaders: ['Host', 'example.org', 'Accept', 'text/event-stream', 'Last-Event-ID', '5-0']
   })
-  t.equal(plainGetHead(plain('GET /events/subscribe HTTP/1.1'), PATH)?.url, '/events/subscribe')
-  t.same(plainGetHead(plain('GET /events/subscribe HTTP/1.1', 'X-Empty:'), PATH)?.headers['x-empty'], '', 'an empty value')
+  t.equal(plainGetHead(plain('GET /events/subscribe HTTP/1.1'), PATH, MAX)?.url, '/events/subscribe')
+  t.same(plainGetHead(plain('GET /events/subscribe HTTP/1.1', 'X-Empty:'), PATH, MAX)?.headers['x-empty'], '', 'an empty value')
 })
 
 t.test('trims spaces and tabs around a value, and only those', async t => {
   // Latin-1 0xA0 is a no-break space, which String.prototype.trim would take.
-  const parsed = plainGetHead(plain('GET /events/subscribe HTTP/1.1', 'X-Name: \t\xa0caf\xe9\xa0 \t'), PATH)
+  const parsed = plainGetHead(plain('GET /events/subscribe HTTP/1.1', 'X-Name: \t\xa0caf\xe9\xa0 \t'), PATH, MAX)
   t.equal(parsed?.headers['x-name'], '\xa0caf\xe9\xa0')
 })
 
@@ -51,5 +52,5 @@ t.test('leaves everything else to Node', async t => {
     ['Expect', plain('GET /events/subscribe HTTP/1.1', 'Expect: 100-continue')],
     ['__proto__ as a name', plain('GET /events/subscribe HTTP/1.1', '__proto__: x')]
   ]
-  for (const [what, bytes] of cases) t.equal(plainGetHead(bytes, PATH), undefined, what)
+  for (const [what, bytes] of cases) t.equal(plainGetHead(bytes, PATH, MAX), undefined, what)
 })
