@@ -2,6 +2,7 @@ import net from 'node:net'
 import t from 'tap'
 import { openStream, subscribe } from './helpers/sse-client.js'
 import { randomAccountId, startApp, waitUntil } from './helpers/app.js'
+import { nowS, signJwt } from './helpers/jwt.js'
 
 t.test('opens an event stream with the right headers and a retry hint first', async t => {
   const { url } = await startApp(t, { RETRY_MS: '2500' })
@@ -85,4 +86,18 @@ t.test('closing the app ends open streams instead of waiting for them', async t 
   await app.close()
   await client.until('the end of the stream', () => client.ended)
   t.ok(client.ended)
+})
+
+t.test('HEAD answers with the stream\'s head and holds nothing open; it is checked as a GET would be', async t => {
+  const { url, app } = await startApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'a-jwt-secret-for-tests-0123456789' })
+  const token = signJwt({ sub: 'analytics', scopes: ['events:all'], exp: nowS() + 60 }, { alg: 'HS256', secret: 'a-jwt-secret-for-tests-0123456789' })
+  const ok = await fetch(`${url}/events/subscribe?all=true`, { method: 'HEAD', headers: { authorization: `Bearer ${token}` } })
+  t.equal(ok.status, 200)
+  t.equal(ok.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+  t.equal(await ok.text(), '', 'no body')
+  t.equal((await fetch(`${url}/events/subscribe?all=maybe`, { method: 'HEAD' })).status, 400)
+  t.equal((await fetch(`${url}/events/subscribe?all=true`, { method: 'HEAD' })).status, 401, 'no token: refused as a GET is')
+  const stats = app.broker.stats().connections
+  t.equal(stats.total + stats.replaying, 0, 'no stream was opened')
+  t.equal(app.broker.metrics.connections.opened, 0)
 })

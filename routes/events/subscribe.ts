@@ -44,8 +44,11 @@ type Admission =
   | { ok: true, address: string, retryLater: 'draining' | 'unavailable' | undefined, acceptedUntil: number | undefined }
   | { ok: false, result: ConnectionResult, status: number, headers: Record<string, string>, body: { error: string, message: string } }
 
-/** Whether a well-formed subscription may open: its token (with AUTH_MODE=jwt), then the connection caps. */
-async function admit (app: FastifyInstance, request: FastifyRequest, filters: Filters): Promise<Admission> {
+/**
+ * Whether a well-formed subscription may open: its token (with AUTH_MODE=jwt), then the connection
+ * caps, where it takes its place (`takePlace`: false for a HEAD request, which opens nothing).
+ */
+async function admit (app: FastifyInstance, request: FastifyRequest, filters: Filters, takePlace: boolean): Promise<Admission> {
   let acceptedUntil: number | undefined
   if (app.auth.mode === 'jwt') {
     const verdict = app.auth.authenticate(request)
@@ -73,7 +76,7 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
   const address = request.ip
   // A draining instance takes no place: the stream is told to retry elsewhere and ended at once.
   const retryLater = app.broker.draining ? 'draining' : undefined
-  const limit = retryLater === undefined ? await app.connectionLimits.acquire(address) : 'ok'
+  const limit = retryLater === undefined && takePlace ? await app.connectionLimits.acquire(address) : 'ok'
   if (limit !== 'ok') {
     const message = limit === 'too_many_per_ip'
       ? `${app.connectionLimits.maxPerAddress} event streams are open from ${address} already; close one first`
@@ -104,11 +107,14 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
       metrics.connections.bad_request++
       return reply.code(400).send(parsed.problem)
     }
-    const admission = await admit(app, request, parsed.filters)
+    // HEAD (Fastify answers it with this handler) is told what a GET would be, without the stream.
+    const headOnly = request.method === 'HEAD'
+    const admission = await admit(app, request, parsed.filters, !headOnly)
     if (!admission.ok) {
       metrics.connections[admission.result]++
       return reply.code(admission.status).headers(admission.headers).send(admission.body)
     }
+    if (headOnly) return reply.code(200).headers(HEADERS).send()
     const { address, retryLater, acceptedUntil } = admission
     if (request.raw.socket.destroyed) {
       // The client left while its streams' participants or its place were looked up in Redis.
