@@ -8,7 +8,8 @@ export interface EventSink {
   write (chunk: Buffer): boolean
   cork (): void
   uncork (): void
-  end (): unknown
+  /** Ends once what is buffered is written, and closes without waiting for the peer's own end. */
+  destroySoon (): void
   destroy (): unknown
   once (event: 'drain' | 'close', listener: () => void): unknown
   off (event: 'drain' | 'close', listener: () => void): unknown
@@ -59,12 +60,12 @@ export class SseConnection implements Subscriber {
 
   /**
    * A clean end: what is buffered is still sent, then the body's last chunk, then the connection
-   * closes. A client that comes back opens a new connection, which a load balancer may send to
-   * another instance (the point of a drain).
+   * closes, whether or not the client closes its side. A client that comes back opens a new
+   * connection, which a load balancer may send to another instance (the point of a drain).
    */
   end (): void {
     if (this.chunked) this.sink.write(LAST_CHUNK)
-    this.sink.end()
+    this.sink.destroySoon()
   }
 
   /** Drops the connection at once, buffered bytes and all (a slow consumer). */

@@ -23,7 +23,7 @@ class SlowSink implements EventSink {
 
   cork (): void { if (this.corked++ === 0) this.groups.push(0) }
   uncork (): void { this.corked-- }
-  end (): void {}
+  destroySoon (): void {}
   destroy (): void {}
   once (): void {}
   off (): void {}

@@ -141,3 +141,17 @@ t.test('with no headers timeout (0), as in Node, a silent connection is left ope
   await silent.ended
   t.pass('closed by closing the app')
 })
+
+t.test('a client that keeps its side open after its stream ended is not waited for', async t => {
+  const { url, app } = await startApp(t)
+  const { port } = new URL(url)
+  const socket = net.connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true })
+  t.teardown(() => socket.destroy())
+  let received = ''
+  socket.on('data', chunk => { received += String(chunk) })
+  socket.write(PLAIN)
+  await waitUntil('the stream opens', () => received.includes('retry:'))
+  await app.broker.endAll(0, () => Buffer.from('retry: 1000\n\n'))
+  await waitUntil('the server lets the connection go', () => app.streamIntake.direct === 0)
+  t.match(received, /0\r\n\r\n$/, 'after the body\'s last chunk')
+})
