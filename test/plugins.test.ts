@@ -75,7 +75,12 @@ t.test('stream-intake: options and the server are checked up front', async t => 
       const app = Fastify()
       app.server.removeAllListeners('connection')
       return app
-    }, '/events/subscribe', 'stream-intake: the server has no HTTP connection listener']
+    }, '/events/subscribe', 'stream-intake: the server has no HTTP connection or request listener'],
+    ['a server without Fastify\'s listener', () => {
+      const app = Fastify()
+      app.server.removeAllListeners('request')
+      return app
+    }, '/events/subscribe', 'stream-intake: the server has no HTTP connection or request listener']
   ]
   for (const [what, make, path, message] of cases) {
     const app = make()

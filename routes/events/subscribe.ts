@@ -98,7 +98,12 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
 
   app.get('/events/subscribe', {
     // Its own rate, instead of (not on top of) the global limit of the other routes.
-    config: { rateLimit: { max: options.ratePerMinute, timeWindow: 60_000 } }
+    config: { rateLimit: { max: options.ratePerMinute, timeWindow: 60_000 } },
+    // First of the route's hooks, as the request arrives: the connection is the stream's from here on.
+    onRequest: (request, reply, next) => {
+      app.streamIntake.own(request.raw, reply.raw)
+      next()
+    }
   }, async (request, reply) => {
     const query = request.query as SubscribeQuery
     const parsed = parseFilters(query, options.maxFilters)
@@ -116,16 +121,26 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     }
     if (headOnly) return reply.code(200).headers(HEADERS).send()
     const { address, retryLater, acceptedUntil } = admission
-    if (request.raw.socket.destroyed) {
+    const socket = request.raw.socket
+    const response = reply.raw
+    // Pipelined behind another request on its connection, the stream starts once that one is answered.
+    if (response.socket === null && !socket.destroyed) {
+      await new Promise(resolve => {
+        response.once('socket', resolve)
+        socket.once('close', resolve)
+      })
+    }
+    if (socket.destroyed) {
       // The client left while its streams' participants or its place were looked up in Redis.
       if (retryLater === undefined) app.connectionLimits.release(address)
       return reply.hijack()
     }
 
     reply.hijack()
-    const response = reply.raw
-    // HTTP/1.1 responses of unknown length are chunked; an HTTP/1.0 stream ends with its connection.
+    // HTTP/1.1 responses of unknown length are chunked; an HTTP/1.0 one ends with its connection, and is
+    // never chunked (RFC 9112 6.1), whatever its TE header asks for.
     const chunked = request.raw.httpVersion === '1.1'
+    response.useChunkedEncodingByDefault = chunked
     // Headers set by hooks (rate limit, CORS) go out too: hijacking skips Fastify's own sending of them.
     response.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, ...(chunked ? HEADERS_1_1 : HEADERS) })
     // Sent at once so that the client and every proxy on the way see the stream open.
@@ -138,11 +153,9 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     }
 
     // From here on frames go straight to the socket, framed as chunks once per event by the broker.
-    // On a connection the stream intake took, the response is let go: the stream keeps only its
-    // socket and what the broker needs. One that Node's HTTP server holds keeps it, or Node would
-    // write its answer to a next request on the connection into the stream.
-    const socket = request.raw.socket
-    if (app.streamIntake.took(socket)) response.detachSocket(socket)
+    // The connection is the stream's (the intake owns it), so the response is let go: the stream
+    // keeps only its socket and what the broker needs.
+    response.detachSocket(socket)
     const connection = new SseConnection(socket, chunked, parsed.filters)
     connection.acceptedUntil = acceptedUntil
     const lastEventId = lastEventIdOf(request.headers['last-event-id'] as string | undefined, query)
