@@ -46,6 +46,12 @@ const auth: FastifyPluginCallback<AuthConfig> = (app, options, done) => {
       algorithms: [options.algorithm], // pinned: no "none", no algorithm confusion
       ...(options.issuer === undefined ? {} : { allowedIss: options.issuer }),
       ...(options.audience === undefined ? {} : { allowedAud: options.audience }),
+      // A configured issuer or audience is required, not only checked when present; so is an expiry.
+      requiredClaims: [
+        ...(options.requireExp ? ['exp'] : []),
+        ...(options.issuer === undefined ? [] : ['iss']),
+        ...(options.audience === undefined ? [] : ['aud'])
+      ],
       clockTolerance: options.clockToleranceS * 1000
     }
   })

@@ -72,6 +72,8 @@ export interface AuthConfig {
   algorithm: 'HS256' | 'RS256' | 'ES256'
   issuer: string | undefined
   audience: string | undefined
+  /** Whether a token must carry `exp` (one without it would be accepted for ever). */
+  requireExp: boolean
   clockToleranceS: number
   cookieName: string
 }
@@ -200,6 +202,7 @@ function authConfig (env: Env, production: boolean): AuthConfig {
     algorithm: publicKey === undefined ? 'HS256' : publicKeyAlgorithm(publicKey),
     issuer: env.JWT_ISSUER || undefined,
     audience: env.JWT_AUDIENCE || undefined,
+    requireExp: oneOf(env, 'JWT_REQUIRE_EXP', ['true', 'false'], 'true') === 'true',
     clockToleranceS: integer(env, 'JWT_CLOCK_TOLERANCE_S', 5, 0, 30),
     cookieName: text(env, 'AUTH_COOKIE', 'flowfi_token', /^[\w.-]{1,64}$/, 'a cookie name')
   }

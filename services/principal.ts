@@ -63,7 +63,16 @@ export function tokenOf (headers: Record<string, string | string[] | undefined>,
   if (bearer !== undefined) return bearer
   for (const pair of String(headers.cookie ?? '').split(';')) {
     const at = pair.indexOf('=')
-    if (at > 0 && pair.slice(0, at).trim() === cookieName) return decodeURIComponent(pair.slice(at + 1).trim())
+    if (at > 0 && pair.slice(0, at).trim() === cookieName) return decodedOrAsIs(pair.slice(at + 1).trim())
   }
   return typeof query.access_token === 'string' && query.access_token !== '' ? query.access_token : undefined
+}
+
+/** A percent-encoded cookie value decoded; one that is not valid encoding as sent (it fails verification). */
+function decodedOrAsIs (value: string): string {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
 }

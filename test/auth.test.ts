@@ -63,8 +63,8 @@ t.test('claims decide what a token may subscribe to; the first refused filter is
 
   const service = signJwt({ sub: 'indexer', scope: 'events:all other', exp: nowS() + 60 }, HS)
   t.equal((await subscribe(t, url, `all=true&users=${bob}&streams=x`, bearer(service))).status, 200, 'events:all reads everything')
-  const scopes = signJwt({ sub: 'indexer', scopes: ['events:all'] }, HS)
-  t.equal((await subscribe(t, url, 'all=true', bearer(scopes))).status, 200, 'scopes as an array, and no exp')
+  const scopes = signJwt({ sub: 'indexer', scopes: ['events:all'], exp: nowS() + 60 }, HS)
+  t.equal((await subscribe(t, url, 'all=true', bearer(scopes))).status, 200, 'scopes as an array')
 })
 
 t.test('the token comes from the header, then the cookie, then access_token', async t => {
@@ -82,7 +82,7 @@ t.test('a stream ends with events.closing when its token expires, and the same t
   const { url, app } = await startApp(t, { ...jwtEnv, JWT_CLOCK_TOLERANCE_S: '1' })
   const token = signJwt({ sub: alice, exp: nowS() + 1 }, HS)
   const client = await subscribe(t, url, `users=${alice}`, bearer(token))
-  await publish(url, { event: 'stream.created', data: { id: 'e-1', sender: alice, recipient: bob } }, bearer(signJwt({ sub: 'backend', scope: 'events:publish' }, HS)))
+  await publish(url, { event: 'stream.created', data: { id: 'e-1', sender: alice, recipient: bob } }, bearer(signJwt({ sub: 'backend', scope: 'events:publish', exp: nowS() + 60 }, HS)))
   await client.eventCount(1)
   await client.until('the end of the stream', () => client.ended, 6000)
   t.same(client.events.at(-1), { event: 'events.closing', data: '{"reason":"token_expired"}', id: undefined })
@@ -108,8 +108,8 @@ t.test('RS256 and ES256 public keys', async t => {
 t.test('publishing with AUTH_MODE=jwt: events:publish tokens, or PUBLISH_TOKEN; also in production', async t => {
   const { url } = await startApp(t, { NODE_ENV: 'production', JWT_SECRET: SECRET })
   const event = { event: 'stream.cancelled', data: { streamId: '1' } }
-  t.equal((await publish(url, event, bearer(signJwt({ sub: 'backend', scope: 'events:publish' }, HS)))).status, 202)
-  t.match(await publish(url, event, bearer(signJwt({ sub: alice }, HS))), { status: 403, body: { error: 'forbidden', message: 'this token lacks the events:publish scope' } })
+  t.equal((await publish(url, event, bearer(signJwt({ sub: 'backend', scope: 'events:publish', exp: nowS() + 60 }, HS)))).status, 202)
+  t.match(await publish(url, event, bearer(signJwt({ sub: alice, exp: nowS() + 60 }, HS))), { status: 403, body: { error: 'forbidden', message: 'this token lacks the events:publish scope' } })
   t.match(await publish(url, event), { status: 401, body: { error: 'missing_token', message: /or use PUBLISH_TOKEN$/ } })
   t.equal((await refusal(url, 'all=true')).status, 401, 'production defaults to AUTH_MODE=jwt')
 
@@ -153,4 +153,72 @@ t.test('rate limits: new streams per address, and the other routes, counted apar
   for (let i = 0; i < 3; i++) t.equal((await fetch(`${url}/events/stats`)).status, 200, 'the streams did not use up the global limit')
   t.equal((await fetch(`${url}/events/stats`)).status, 429)
   t.equal((await fetch(`${url}/healthz`)).status, 200, 'probes are never limited')
+})
+
+/** What a subscribe gets: its status, and its JSON body unless a stream opened (closed at once). */
+async function answer (url: string, query: string, headers: Record<string, string> = {}): Promise<{ status: number, body: any }> {
+  const client = await openStream(`${url}/events/subscribe?${query}`, headers)
+  if (client.status === 200) {
+    client.close()
+    return { status: 200, body: undefined }
+  }
+  await client.until('the end of the answer', () => client.ended)
+  return { status: client.status, body: JSON.parse(client.raw) }
+}
+
+t.test('JWT_ISSUER and JWT_AUDIENCE, when set, are required: a token without the claim is refused', async t => {
+  const { url } = await startApp(t, { ...jwtEnv, JWT_ISSUER: 'https://id.flowfi.xyz', JWT_AUDIENCE: 'flowfi-events', LOG_LEVEL: 'silent' })
+  const claims = { sub: alice, scope: 'events:publish', exp: nowS() + 60 }
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['neither iss nor aud', claims, /iss|aud/],
+    ['no aud', { ...claims, iss: 'https://id.flowfi.xyz' }, /aud/],
+    ['no iss', { ...claims, aud: 'flowfi-events' }, /iss/]
+  ]
+  for (const [what, token, message] of cases) {
+    const signed = signJwt(token, HS)
+    t.match(await answer(url, `users=${alice}`, bearer(signed)), { status: 401, body: { error: 'invalid_claim', message } }, `subscribe: ${what}`)
+    t.match(await publish(url, { event: 'stream.cancelled', data: { streamId: '1' } }, bearer(signed)),
+      { status: 401, body: { error: 'invalid_claim', message } }, `publish: ${what}`)
+  }
+  const both = signJwt({ ...claims, iss: 'https://id.flowfi.xyz', aud: 'flowfi-events' }, HS)
+  t.equal((await subscribe(t, url, `users=${alice}`, bearer(both))).status, 200, 'with both it opens')
+  t.equal((await publish(url, { event: 'stream.cancelled', data: { streamId: '1' } }, bearer(both))).status, 202, 'and publishes')
+})
+
+t.test('a token without exp is refused, unless JWT_REQUIRE_EXP=false; one not valid yet says so', async t => {
+  const { url } = await startApp(t, { ...jwtEnv, LOG_LEVEL: 'silent' })
+  const forever = signJwt({ sub: alice }, HS)
+  t.match(await answer(url, `users=${alice}`, bearer(forever)), { status: 401, body: { error: 'invalid_claim', message: /exp/ } })
+  const early = signJwt({ sub: alice, nbf: nowS() + 600, exp: nowS() + 1200 }, HS)
+  t.match(await answer(url, `users=${alice}`, bearer(early)), { status: 401, body: { error: 'token_not_yet_valid' } })
+
+  const { url: lenient } = await startApp(t, { ...jwtEnv, JWT_REQUIRE_EXP: 'false', LOG_LEVEL: 'silent' })
+  t.equal((await subscribe(t, lenient, `users=${alice}`, bearer(forever))).status, 200, 'JWT_REQUIRE_EXP=false: accepted, and it never expires')
+})
+
+t.test('a malformed token cookie is a 401 invalid_token, with no error in the log', async t => {
+  const { url, logs } = await startApp(t, jwtEnv)
+  for (const cookie of ['flowfi_token=%', 'flowfi_token=%E0%A4%A', 'a=1; flowfi_token=%zz']) {
+    t.match(await answer(url, `users=${alice}`, { cookie }), { status: 401, body: { error: 'invalid_token' } }, `subscribe: ${cookie}`)
+    t.match(await publish(url, { event: 'stream.cancelled', data: { streamId: '1' } }, { cookie }),
+      { status: 401, body: { error: 'invalid_token' } }, `publish: ${cookie}`)
+  }
+  t.notOk(logs.some(line => (line.level as number) >= 50), 'nothing logged as an error')
+  const aliceToken = signJwt({ sub: alice, exp: nowS() + 60 }, HS)
+  t.equal((await subscribe(t, url, `users=${alice}`, { cookie: `flowfi_token=${encodeURIComponent(aliceToken)}` })).status, 200,
+    'a well-formed cookie still works')
+})
+
+t.test('a query token is redacted under every name the query parser reads as a token parameter', async t => {
+  const { url, logs } = await startApp(t, jwtEnv)
+  const aliceToken = signJwt({ sub: alice, exp: nowS() + 60 }, HS)
+  for (const name of ['access%5Ftoken', '%61ccess_token', 'access_token']) {
+    t.equal((await subscribe(t, url, `users=${alice}&${name}=${aliceToken}`)).status, 200, `${name}: the token is accepted`)
+  }
+  await fetch(`${url}/events/stats?ACCESS_TOKEN=${aliceToken}&%74oken=${aliceToken}`)
+  t.notOk(JSON.stringify(logs).includes(aliceToken.split('.')[2]!), 'and never written to the log')
+  t.ok(logs.some(line => (line.req as { url?: string } | undefined)?.url === '/events/stats?ACCESS_TOKEN=[REDACTED]&%74oken=[REDACTED]'),
+    'each parameter is logged as sent, its value replaced')
+  await publish(url, { event: 'stream.cancelled', data: { streamId: '1' } }, {}, `access%5Ftoken=${aliceToken}`)
+  t.notOk(JSON.stringify(logs).includes(aliceToken.split('.')[2]!), 'nor when publishing with it')
 })

@@ -40,10 +40,10 @@ export function randomAccountId (): string {
   return encodeStellarAccountId(randomBytes(32))
 }
 
-/** POSTs JSON to `/events/publish`; returns the status and the parsed body. */
-export async function publish (url: string, body: unknown, headers: Record<string, string> = {}):
+/** POSTs JSON to `/events/publish` (with a query, if given); returns the status and the parsed body. */
+export async function publish (url: string, body: unknown, headers: Record<string, string> = {}, query = ''):
   Promise<{ status: number, body: any }> {
-  const response = await fetch(`${url}/events/publish`, {
+  const response = await fetch(`${url}/events/publish${query === '' ? '' : `?${query}`}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body)
