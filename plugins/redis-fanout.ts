@@ -5,10 +5,11 @@ import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify'
 import { Redis, ReplyError, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from '../services/config.js'
 import { validateEnvelope, type Envelope } from '../services/event-schema.js'
-import { compareEventIds, parseEventId } from '../services/event-id.js'
+import { formatEventId, type EventId } from '../services/event-id.js'
 import type { EventBroker } from '../services/event-broker.js'
 import { RedisEventLog } from '../services/redis-event-log.js'
 import { BridgeLease } from '../services/bridge-lease.js'
+import { ThrottledLog } from '../services/throttled-log.js'
 
 /** Where published events go: straight into this instance's broker, or through the Redis log to all. */
 export interface Fanout {
@@ -25,6 +26,8 @@ export interface Fanout {
   readonly lastId: string | undefined
   /** Messages taken from the pub/sub channel by this instance while it bridged. */
   readonly channelMessages: Record<ChannelResult, number>
+  /** Redis mode: entries of the log that this instance's reader skipped (written by another client). */
+  readonly skippedLogEntries: number
 }
 
 export const CHANNEL_RESULTS = ['bridged', 'malformed', 'failed'] as const
@@ -74,7 +77,8 @@ function memoryFanout (broker: EventBroker): Fanout {
     redisUp: true,
     bridging: false,
     lastId: undefined,
-    channelMessages: zeros()
+    channelMessages: zeros(),
+    skippedLogEntries: 0
   }
 }
 
@@ -163,22 +167,18 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   const log = new RedisEventLog(commands, { prefix: config.prefix, ...options.history, participantsTtlS: config.participantsTtlS })
   const channelMessages = zeros()
   let subscriber: { connection: Redis, closing: () => void, ping: NodeJS.Timeout } | undefined
-  let lastId: string | undefined
   let stopping = false
   const closingReader = watch(reader, 'reader', app.log)
+  // What the log's reader reports can repeat without end (a foreign client's flood): a line a minute.
+  const readerLog = new ThrottledLog(app.log)
 
   /** Failures that a connection's own loss line already covers: only at debug level. */
   const quietly = (what: string) => (error: Error): void => { app.log.debug({ err: error }, what) }
-  const skip = (id: string, why: string): void => app.log.warn({ id, key: log.streamKey }, `skipped a log entry: ${why}`)
+  const skip = (id: string, why: string): void => readerLog.warn({ id, key: log.streamKey }, `skipped a log entry: ${why}`)
   /** Entries were lost to this instance: its history stops there, and its streams must refetch. */
-  const missed = (readUpTo: string, prev: string): void => {
-    const read = parseEventId(readUpTo)!
-    const before = parseEventId(prev)!
-    const reset = compareEventIds(before, read) < 0
-    app.log.error({ readUpTo, prev }, reset
-      ? 'the Redis log started again (Redis lost its data?): streams are told to resync'
-      : 'entries were trimmed from the Redis log before this instance read them: streams are told to resync')
-    broker.missedUpTo(reset ? read : before)
+  const missed = (upTo: EventId, why: string): void => {
+    readerLog.error({ key: log.streamKey, upTo: formatEventId(upTo) }, `${why}: streams are told to resync`)
+    broker.missedUpTo(upTo)
   }
   const live = { take: broker.ingest.bind(broker), missed, skip }
 
@@ -233,10 +233,10 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   const readLoop = async (): Promise<void> => {
     while (!stopping) {
       try {
-        lastId = await log.read(reader, lastId!, READ_BLOCK_MS, live)
+        await log.read(reader, READ_BLOCK_MS, live)
       } catch (error) {
         if (stopping) return
-        app.log.error({ err: error }, 'reading the event log failed; trying again in a second')
+        readerLog.error({ err: error }, 'reading the event log failed; trying again in a second')
         await sleep(1000)
       }
     }
@@ -262,9 +262,12 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       return lease.held
     },
     get lastId () {
-      return lastId
+      return log.lastId
     },
-    channelMessages
+    channelMessages,
+    get skippedLogEntries () {
+      return log.skipped
+    }
   } satisfies Fanout)
 
   app.addHook('onReady', async () => {
@@ -277,11 +280,11 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       missed,
       skip
     })
+    for (const { key, found } of history.unreadable) app.log.warn({ key, found }, 'a key of the log holds what this service never writes; read as absent')
     if (history.trimmedUpTo !== undefined) broker.forgetUpTo(history.trimmedUpTo)
-    lastId = history.lastId
     void readLoop()
     lease.start()
-    app.log.info({ key: log.streamKey, loaded, lastId, channel: config.channel }, 'redis fan-out ready: history loaded, reading the log')
+    app.log.info({ key: log.streamKey, loaded, lastId: log.lastId, channel: config.channel }, 'redis fan-out ready: history loaded, reading the log')
   })
 
   app.addHook('onClose', async () => {

@@ -140,17 +140,30 @@ if (await redisAnswers(t)) {
     t.equal(a!.app.broker.metrics.resyncs.unknown_id, 1, 'and is sent nothing')
   })
 
-  t.test('log entries that are not ours are skipped with a warning; the reader goes on', async t => {
+  t.test('log entries that are not ours are skipped, logged once per kind; a broken chain of prev ids is a gap', async t => {
     const { apps: [a], streamKey } = await cluster(t, 1)
     const client = await subscribe(t, a!.url, 'all=true')
     const redis = redisClient(t)
-    const strange = await redis.xadd(streamKey, '*', 'event', 'stream.exploded', 'data', '{}', 'stream', 'z', 'users', '') as string
-    await redis.xadd(streamKey, '*', 'hello', 'world')
+    // Neither names a prev: what came before them cannot be shown to be complete.
+    const written = await redis.multi()
+      .xadd(streamKey, '*', 'event', 'stream.exploded', 'data', '{}', 'stream', 'z', 'users', '')
+      .xadd(streamKey, '*', 'hello', 'world')
+      .exec()
+    const strange = written![0]![1]
     const [good] = await publishIds(a!.url, [cancelled('z')])
-    t.same(idsOf(await client.eventCount(1)), [good])
+    const [resync, event] = await client.eventCount(2)
+    t.equal(resync!.event, 'events.resync')
+    t.same(JSON.parse(resync!.data), { reason: 'gap', lastEventId: '' })
+    t.equal(event!.id, good)
+    // One that names the entry before it as its prev, but has no users: skipped, and the chain holds.
+    await redis.xadd(streamKey, '*', 'event', 'stream.cancelled', 'data', '{"streamId":"z"}', 'stream', 'z', 'prev', good!)
+    const [next] = await publishIds(a!.url, [cancelled('z')])
+    t.same(idsOf(await client.eventCount(3)), [resync!.id, good, next], 'no second resync')
+    t.equal(a!.app.fanout.skippedLogEntries, 3)
     const skipped = a!.logs.filter(line => typeof line.msg === 'string' && line.msg.startsWith('skipped a log entry'))
-    t.equal(skipped.length, 2)
+    t.equal(skipped.length, 2, 'a line for each kind of problem, not for each entry')
     t.equal(skipped[0]!.id, strange)
+    t.ok(a!.logs.some(line => line.level === 50 && line.msg === 'a log entry that is not ours broke the chain of prev ids: streams are told to resync'))
   })
 
   t.test('a clobbered log key: publishing answers 503 and the reader retries until it is a stream again', async t => {
@@ -218,7 +231,7 @@ if (await redisAnswers(t)) {
     const [id] = await publishIds(a!.url, [cancelled('x')])
     await waitUntil('the reader has the event', () => a!.app.fanout.lastId === id)
     const stats = await (await fetch(`${a!.url}/events/stats`)).json() as any
-    t.same(stats.fanout, { mode: 'redis', redis: 'up', bridging: true, lastId: id, channelMessages: { bridged: 0, malformed: 0, failed: 0 } })
+    t.same(stats.fanout, { mode: 'redis', redis: 'up', bridging: true, lastId: id, channelMessages: { bridged: 0, malformed: 0, failed: 0 }, skippedLogEntries: 0 })
     t.equal(stats.trackedStreams, null, 'participants live in Redis, not counted here')
     t.same(await (await fetch(`${a!.url}/readyz`)).json(), { status: 'ready', redis: 'up' })
   })
