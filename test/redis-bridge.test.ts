@@ -17,7 +17,7 @@ if (await redisAnswers(t)) {
     await waitUntil('the process holds the lease', async () => (await admin.get(leaseKey))?.startsWith('doomed:') === true, 10_000)
     const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
     const client = await subscribe(t, b.url, 'streams=9')
-    await admin.publish('stream-events', JSON.stringify(cancelled('9')))
+    await admin.publish(env.REDIS_CHANNEL!, JSON.stringify(cancelled('9')))
     await client.eventCount(1)
     t.notOk(b.app.fanout.bridging, 'the process bridged it; b read it from the log')
 
@@ -25,7 +25,7 @@ if (await redisAnswers(t)) {
     await bridge.exited
     // Messages sent while no instance holds the lease are lost (pub/sub keeps nothing): send until one arrives.
     await waitUntil('b takes over and logs the channel', async () => {
-      await admin.publish('stream-events', JSON.stringify(cancelled('9')))
+      await admin.publish(env.REDIS_CHANNEL!, JSON.stringify(cancelled('9')))
       return client.events.length > 1
     }, 10_000)
     t.ok(b.app.fanout.bridging)
@@ -44,7 +44,7 @@ if (await redisAnswers(t)) {
     // Another holder appears (as after a long pause of ours); a message is already on its way to us.
     await admin.multi()
       .set(`${env.REDIS_PREFIX}bridge`, 'someone-else', 'PX', 1500)
-      .publish('stream-events', JSON.stringify(cancelled('late')))
+      .publish(env.REDIS_CHANNEL!, JSON.stringify(cancelled('late')))
       .exec()
     // Which comes first is a race between two connections: the message, whose append the script then
     // refuses, or the renewal that finds the lease gone and drops the subscription with the message.
