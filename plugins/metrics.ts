@@ -5,7 +5,7 @@ import {
   CLOSE_REASONS, CONNECTION_RESULTS, REJECT_REASONS, RESYNC_REASONS, type Histogram
 } from '../services/delivery-metrics.js'
 import { EVENT_TYPES } from '../services/event-schema.js'
-import { CHANNEL_RESULTS } from './redis-fanout.js'
+import { CHANNEL_RESULTS } from '../services/channel-bridge.js'
 
 export interface MetricsOptions {
   /** Port of a listener of its own, on `host`; 0 serves `GET /metrics` on the main port. */
