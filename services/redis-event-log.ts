@@ -230,7 +230,7 @@ export class RedisEventLog {
   #deliver (entries: StreamEntry[], reader: LogReader): void {
     for (const [idText, fields] of entries) {
       const entry = readEntry(idText, fields)
-      if (entry.prev !== this.#lastId) this.#noteGap(entry.prev, entry.ok ? undefined : parseEventId(idText))
+      if (entry.prev !== this.#lastId) this.#noteGap(entry.prev, entry.ok ? undefined : entry.id)
       if (entry.ok) {
         this.#reportGap(reader)
         reader.take(entry.event)
@@ -239,7 +239,7 @@ export class RedisEventLog {
         reader.skip(idText, entry.why)
       }
       this.#lastId = idText
-      this.#newest = later(this.#newest, parseEventId(idText))
+      this.#newest = later(this.#newest, entry.id)
     }
     if (entries.length < PAGE) this.#reportGap(reader)
   }
@@ -261,18 +261,18 @@ export class RedisEventLog {
 }
 
 /** One of our entries, or why it is not one: any client may have written to the key. */
-function readEntry (idText: string, fields: string[]):
-  { ok: true, event: IdentifiedEvent, prev: string } | { ok: false, why: string, prev: string | undefined } {
+function readEntry (idText: string, fields: string[]): { ok: true, event: IdentifiedEvent, id: EventId, prev: string } |
+  { ok: false, why: string, id: EventId | undefined, prev: string | undefined } {
   const entry: Partial<Record<string, string>> = Object.create(null)
   for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]
   const { event: type, data, stream: streamId, users, prev } = entry
   const id = parseEventId(idText)
-  if (id === undefined) return { ok: false, why: UNREADABLE_ID, prev }
-  if (prev === undefined || parseEventId(prev) === undefined) return { ok: false, why: NO_PREV, prev }
+  if (id === undefined) return { ok: false, why: UNREADABLE_ID, id, prev }
+  if (prev === undefined || parseEventId(prev) === undefined) return { ok: false, why: NO_PREV, id, prev }
   if (type === undefined || !isEventType(type) || data === undefined || streamId === undefined || users === undefined) {
-    return { ok: false, why: NO_EVENT, prev }
+    return { ok: false, why: NO_EVENT, id, prev }
   }
-  return { ok: true, event: { id, type, data, streamId, users: users === '' ? [] : users.split(',') }, prev }
+  return { ok: true, event: { id, type, data, streamId, users: users === '' ? [] : users.split(',') }, id, prev }
 }
 
 /** A key of another type than ours (another client wrote it) is read as `absent`, and noted. */
