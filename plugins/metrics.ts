@@ -5,7 +5,7 @@ import {
   CLOSE_REASONS, CONNECTION_RESULTS, REJECT_REASONS, RESYNC_REASONS, type Histogram
 } from '../services/delivery-metrics.js'
 import { EVENT_TYPES } from '../services/event-schema.js'
-import { CHANNEL_RESULTS } from './redis-fanout.js'
+import { CHANNEL_RESULTS } from '../services/channel-bridge.js'
 
 export interface MetricsOptions {
   /** Port of a listener of its own, on `host`; 0 serves `GET /metrics` on the main port. */
@@ -81,7 +81,9 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
       collected('sse_redis_up', 'Whether both Redis connections (commands and log reader) answer.', 'gauge', () => [{ value: fanout.redisUp ? 1 : 0 }]),
       collected('sse_redis_bridge', 'Whether this instance holds the lease and logs the pub/sub channel.', 'gauge', () => [{ value: fanout.bridging ? 1 : 0 }]),
       collected('sse_channel_messages_total', 'Pub/sub channel messages taken by this instance as the bridge, by result.', 'counter',
-        () => byLabel('result', CHANNEL_RESULTS, fanout.channelMessages))
+        () => byLabel('result', CHANNEL_RESULTS, fanout.channelMessages)),
+      collected('sse_redis_log_entries_skipped_total', 'Entries of the Redis log that this instance skipped: written by another client.', 'counter',
+        () => [{ value: fanout.skippedLogEntries }])
     ]) registry.registerMetric(metric as never)
   }
 

@@ -4,11 +4,13 @@ import fastifyRedis from '@fastify/redis'
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify'
 import { Redis, ReplyError, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from '../services/config.js'
-import { validateEnvelope, type Envelope } from '../services/event-schema.js'
-import { compareEventIds, parseEventId } from '../services/event-id.js'
+import type { Envelope } from '../services/event-schema.js'
+import { formatEventId, type EventId } from '../services/event-id.js'
 import type { EventBroker } from '../services/event-broker.js'
 import { RedisEventLog } from '../services/redis-event-log.js'
 import { BridgeLease } from '../services/bridge-lease.js'
+import { ThrottledLog } from '../services/throttled-log.js'
+import { ChannelBridge, type ChannelResult } from '../services/channel-bridge.js'
 
 /** Where published events go: straight into this instance's broker, or through the Redis log to all. */
 export interface Fanout {
@@ -25,10 +27,9 @@ export interface Fanout {
   readonly lastId: string | undefined
   /** Messages taken from the pub/sub channel by this instance while it bridged. */
   readonly channelMessages: Record<ChannelResult, number>
+  /** Redis mode: entries of the log that this instance's reader skipped (written by another client). */
+  readonly skippedLogEntries: number
 }
-
-export const CHANNEL_RESULTS = ['bridged', 'malformed', 'failed'] as const
-export type ChannelResult = typeof CHANNEL_RESULTS[number]
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -64,8 +65,6 @@ const SOCKET_TIMEOUT_MS = READ_BLOCK_MS + 5000
 /** Reconnection: 100 ms doubling to 5 s, with jitter so that a fleet does not reconnect in step. */
 const retryStrategy = (attempt: number): number => Math.min(100 * 2 ** attempt, 5000) * (0.75 + Math.random() / 2)
 
-const zeros = (): Record<ChannelResult, number> => ({ bridged: 0, malformed: 0, failed: 0 })
-
 function memoryFanout (broker: EventBroker): Fanout {
   return {
     mode: 'memory',
@@ -74,7 +73,8 @@ function memoryFanout (broker: EventBroker): Fanout {
     redisUp: true,
     bridging: false,
     lastId: undefined,
-    channelMessages: zeros()
+    channelMessages: { bridged: 0, malformed: 0, failed: 0 },
+    skippedLogEntries: 0
   }
 }
 
@@ -161,49 +161,32 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   }
   const reader = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:reader` })
   const log = new RedisEventLog(commands, { prefix: config.prefix, ...options.history, participantsTtlS: config.participantsTtlS })
-  const channelMessages = zeros()
   let subscriber: { connection: Redis, closing: () => void, ping: NodeJS.Timeout } | undefined
-  let lastId: string | undefined
   let stopping = false
   const closingReader = watch(reader, 'reader', app.log)
+  // What the log's reader reports can repeat without end (a foreign client's flood): a line a minute.
+  const readerLog = new ThrottledLog(app.log)
 
   /** Failures that a connection's own loss line already covers: only at debug level. */
   const quietly = (what: string) => (error: Error): void => { app.log.debug({ err: error }, what) }
-  const skip = (id: string, why: string): void => app.log.warn({ id, key: log.streamKey }, `skipped a log entry: ${why}`)
+  const skip = (id: string, why: string): void => readerLog.warn({ id, key: log.streamKey }, `skipped a log entry: ${why}`)
   /** Entries were lost to this instance: its history stops there, and its streams must refetch. */
-  const missed = (readUpTo: string, prev: string): void => {
-    const read = parseEventId(readUpTo)!
-    const before = parseEventId(prev)!
-    const reset = compareEventIds(before, read) < 0
-    app.log.error({ readUpTo, prev }, reset
-      ? 'the Redis log started again (Redis lost its data?): streams are told to resync'
-      : 'entries were trimmed from the Redis log before this instance read them: streams are told to resync')
-    broker.missedUpTo(reset ? read : before)
+  const missed = (upTo: EventId, why: string): void => {
+    readerLog.error({ key: log.streamKey, upTo: formatEventId(upTo) }, `${why}: streams are told to resync`)
+    broker.missedUpTo(upTo)
   }
   const live = { take: broker.ingest.bind(broker), missed, skip }
 
-  /** One message of the legacy channel, `{event, data}` as the FlowFi backend publishes it. */
-  const bridge = (message: string): void => {
-    let value: unknown
-    try {
-      value = JSON.parse(message)
-    } catch {
-      channelMessages.malformed++
-      app.log.warn({ channel: config.channel, message: message.slice(0, 200) }, 'channel message is not JSON; dropped')
-      return
-    }
-    const result = validateEnvelope(value)
-    if (!result.ok) {
-      channelMessages.malformed++
-      app.log.warn({ channel: config.channel, message: message.slice(0, 200), problems: result.problems }, 'channel message is not a valid event; dropped')
-      return
-    }
-    // Sent in the order received, on one connection: Redis appends them in that order.
-    log.append([result.envelope], lease.token).then(() => { channelMessages.bridged++ }, (error: Error) => {
-      channelMessages.failed++
-      app.log.error({ err: error, channel: config.channel, event: result.envelope.event }, 'channel message could not be logged; it is lost')
-    })
-  }
+  // The channel's messages are bounded and parsed as HTTP bodies are, with the app's own settings.
+  const { bodyLimit, onProtoPoisoning, onConstructorPoisoning } = app.initialConfig
+  const bridge = new ChannelBridge({
+    channel: config.channel,
+    maxBytes: bodyLimit!,
+    protoAction: onProtoPoisoning!,
+    constructorAction: onConstructorPoisoning!,
+    append: envelope => log.append([envelope], lease.token),
+    log: app.log
+  })
 
   const lease = new BridgeLease(commands, log.leaseKey, options.instanceId, config.bridgeLeaseMs, {
     acquired () {
@@ -212,7 +195,8 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       // A subscribed connection answers nothing else: a ping now and then is how a dead one is noticed.
       const ping = setInterval(() => { connection.ping().catch(quietly('bridge ping: Redis did not answer')) }, config.bridgeLeaseMs / 3)
       subscriber = { connection, closing: watch(connection, 'bridge', app.log), ping }
-      connection.on('message', (_channel: string, message: string) => bridge(message))
+      // As bytes: the size bound is in bytes, and an oversized message is never decoded.
+      connection.on('messageBuffer', (_channel: Buffer, message: Buffer) => bridge.take(message))
       connection.subscribe(config.channel).catch((error: Error) => {
         app.log.error({ err: error, channel: config.channel }, 'could not subscribe to the channel: the bridge lease is given up')
         void lease.yield()
@@ -233,10 +217,10 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   const readLoop = async (): Promise<void> => {
     while (!stopping) {
       try {
-        lastId = await log.read(reader, lastId!, READ_BLOCK_MS, live)
+        await log.read(reader, READ_BLOCK_MS, live)
       } catch (error) {
         if (stopping) return
-        app.log.error({ err: error }, 'reading the event log failed; trying again in a second')
+        readerLog.error({ err: error }, 'reading the event log failed; trying again in a second')
         await sleep(1000)
       }
     }
@@ -262,9 +246,12 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       return lease.held
     },
     get lastId () {
-      return lastId
+      return log.lastId
     },
-    channelMessages
+    channelMessages: bridge.results,
+    get skippedLogEntries () {
+      return log.skipped
+    }
   } satisfies Fanout)
 
   app.addHook('onReady', async () => {
@@ -277,11 +264,11 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       missed,
       skip
     })
+    for (const { key, found } of history.unreadable) app.log.warn({ key, found }, 'a key of the log holds what this service never writes; read as absent')
     if (history.trimmedUpTo !== undefined) broker.forgetUpTo(history.trimmedUpTo)
-    lastId = history.lastId
     void readLoop()
     lease.start()
-    app.log.info({ key: log.streamKey, loaded, lastId, channel: config.channel }, 'redis fan-out ready: history loaded, reading the log')
+    app.log.info({ key: log.streamKey, loaded, lastId: log.lastId, channel: config.channel }, 'redis fan-out ready: history loaded, reading the log')
   })
 
   app.addHook('onClose', async () => {

@@ -1,6 +1,6 @@
 import type { Redis, Result } from 'ioredis'
 import { streamIdOf, type Envelope, isEventType } from './event-schema.js'
-import { formatEventId, parseEventId, type EventId } from './event-id.js'
+import { compareEventIds, formatEventId, parseEventId, type EventId } from './event-id.js'
 import type { IdentifiedEvent } from './event-broker.js'
 
 export interface RedisEventLogOptions {
@@ -18,21 +18,43 @@ export interface RedisEventLogOptions {
 export interface LogReader {
   take (event: IdentifiedEvent): void
   /**
-   * The entry after `readUpTo` follows `prev` in the log: the entries in between were trimmed before
-   * they were read (`prev` after `readUpTo`), or the log was started again (`prev` before it).
+   * The reader cannot show that it read every entry up to `upTo`, for the reason given: entries were
+   * trimmed before they were read, the log started again, or an entry it skipped broke the chain of
+   * `prev` ids. What follows is complete again.
    */
-  missed (readUpTo: string, prev: string): void
-  /** An entry that was not written by us; it is not delivered. */
+  missed (upTo: EventId, why: string): void
+  /** An entry that we did not write (or not so); it is not delivered. */
   skip (id: string, why: string): void
+}
+
+/** A key of the log that held what this service does not write, read as absent. */
+export interface UnreadableKey {
+  key: string
+  /** What was there: the start of the value, or Redis's error. */
+  found: string
 }
 
 /** What the Redis log held when it was read at start-up. */
 export interface StoredHistory {
-  /** The newest id the log trimmed away, if any: a resume from exactly it missed nothing. */
+  /** The newest id the log trimmed away, if known: a resume from exactly it missed nothing. */
   trimmedUpTo: EventId | undefined
-  /** Where the reader goes on from: the newest entry, or the newest trimmed id. */
-  lastId: string
+  unreadable: UnreadableKey[]
 }
+
+/** Why the reader cannot show that it missed nothing before an entry whose `prev` is not the last id read. */
+const GAP_CAUSES = {
+  trimmed: 'entries were trimmed from the Redis log before this instance read them',
+  restarted: 'the Redis log started again (Redis lost its data?)',
+  unchained: 'a log entry that is not ours broke the chain of prev ids'
+} as const
+
+/** Why an entry is skipped. */
+const UNREADABLE_ID = 'its id is beyond the range of event ids (an entry added with an explicit id?)'
+const NO_PREV = 'its prev is missing or not an event id'
+const NO_EVENT = 'it lacks the fields event (a known type), data, stream or users'
+
+const ZERO: EventId = { ms: 0, seq: 0 }
+const later = (a: EventId, b: EventId | undefined): EventId => b === undefined || compareEventIds(a, b) >= 0 ? a : b
 
 /**
  * Appends events to the log, and resolves the users they concern, in one step that Redis runs
@@ -57,8 +79,18 @@ if not holds(KEYS[1], 'stream') then return redis.error_reply('WRONGTYPE ' .. KE
 for i = 4, #KEYS do
   if not holds(KEYS[i], 'set') then return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is not a set') end
 end
+-- As the readers parse an event id: two integers below 2^53.
+local function readable (id)
+  local ms, seq = string.match(id, '^(%d+)%-(%d+)$')
+  return ms ~= nil and #ms <= 16 and #seq <= 16 and tonumber(ms) <= 9007199254740991 and tonumber(seq) <= 9007199254740991
+end
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-local prev = newest and newest[1] or redis.call('GET', KEYS[3]) or '0-0'
+local prev = newest and newest[1]
+if not prev then
+  -- Another client may have written the key: what is not an id of ours is not taken for one.
+  local trimmed = redis.call('TYPE', KEYS[3]).ok == 'string' and redis.call('GET', KEYS[3])
+  prev = trimmed and readable(trimmed) and trimmed or '0-0'
+end
 local ids = {}
 for i = 0, (#ARGV - 4) / 4 - 1 do
   local at = 5 + i * 4
@@ -68,6 +100,12 @@ for i = 0, (#ARGV - 4) / 4 - 1 do
   local users = table.concat(redis.call('SMEMBERS', participants), ',')
   prev = redis.call('XADD', KEYS[1], '*', 'event', ARGV[at], 'data', ARGV[at + 1], 'stream', ARGV[at + 2], 'users', users, 'prev', prev)
   ids[#ids + 1] = prev
+  -- After an entry added with an explicit id beyond that, Redis gives every later entry one as large:
+  -- no reader could deliver them, so the batch is taken back and refused rather than lost.
+  if not readable(prev) then
+    redis.call('XDEL', KEYS[1], unpack(ids))
+    return redis.error_reply('BADID ' .. KEYS[1] .. ' gives ids beyond the range of event ids (an entry added with an explicit id?): delete the key and restart the instances')
+  end
 end
 local function parse (id)
   local ms, seq = string.match(id, '(%d+)-(%d+)')
@@ -114,6 +152,13 @@ export class RedisEventLog {
   readonly streamKey: string
   readonly leaseKey: string
   readonly trimmedKey: string
+  /** Entries the reader skipped (see `LogReader.skip`). */
+  skipped = 0
+  // Where the one reader of this log stands: the last entry read (XREAD goes on after it), the newest
+  // event id read so far, and a gap it found but has not reported yet (see #deliver).
+  #lastId = '0-0'
+  #newest = ZERO
+  #gap: { upTo: EventId, why: string } | undefined
 
   constructor (readonly redis: Redis, readonly options: RedisEventLogOptions) {
     this.streamKey = `${options.prefix}events`
@@ -146,51 +191,99 @@ export class RedisEventLog {
     return new Map(streamIds.map((streamId, i) => [streamId, users[i]!]))
   }
 
+  /** The id of the last entry read, which the reader goes on after. */
+  get lastId (): string {
+    return this.#lastId
+  }
+
   /**
    * Reads the whole retained log, oldest first, page by page, handing each entry to `reader`. Entries
-   * appended meanwhile are read too; the reader goes on from the returned `lastId`.
+   * appended meanwhile are read too; `read` goes on after them. Keys that another client wrote are
+   * read as absent, and returned: they never stop a start-up.
    */
   async loadHistory (reader: LogReader): Promise<StoredHistory> {
-    const trimmedUpTo = await this.trimmedUpTo()
-    let lastId = trimmedUpTo === undefined ? '0-0' : formatEventId(trimmedUpTo)
+    const unreadable: UnreadableKey[] = []
+    const trimmed = await orAbsent(this.redis.get(this.trimmedKey), null, this.trimmedKey, unreadable)
+    const trimmedUpTo = trimmed === null ? undefined : parseEventId(trimmed)
+    if (trimmed !== null && trimmedUpTo === undefined) unreadable.push({ key: this.trimmedKey, found: trimmed.slice(0, 64) })
+    this.#lastId = trimmedUpTo === undefined ? '0-0' : formatEventId(trimmedUpTo)
+    this.#newest = trimmedUpTo ?? ZERO
     for (;;) {
-      const entries = await this.redis.xrange(this.streamKey, `(${lastId}`, '+', 'COUNT', PAGE) as StreamEntry[]
-      lastId = this.#deliver(entries, lastId, reader)
-      if (entries.length < PAGE) return { trimmedUpTo, lastId }
+      const entries = await orAbsent(this.redis.xrange(this.streamKey, `(${this.#lastId}`, '+', 'COUNT', PAGE), [], this.streamKey, unreadable)
+      this.#deliver(entries as StreamEntry[], reader)
+      if (entries.length < PAGE) return { trimmedUpTo, unreadable }
     }
   }
 
-  /** The newest id trimmed from the log, as the append script recorded it. */
-  async trimmedUpTo (): Promise<EventId | undefined> {
-    const id = await this.redis.get(this.trimmedKey)
-    return id === null ? undefined : parseEventId(id)
+  /** Waits (on a connection of its own: this one blocks) for entries after the last read, and hands them on. */
+  async read (connection: Redis, blockMs: number, reader: LogReader): Promise<void> {
+    const reply = await connection.xread('COUNT', PAGE, 'BLOCK', blockMs, 'STREAMS', this.streamKey, this.#lastId) as Array<[string, StreamEntry[]]> | null
+    this.#deliver(reply?.[0]?.[1] ?? [], reader)
   }
 
   /**
-   * Waits (on a connection of its own: this one blocks) for entries after `lastId`; returns the new
-   * `lastId`, or the same when the wait timed out.
+   * Hands entries to `reader` in order. Each of ours names the entry before it (`prev`); one that does
+   * not name the last entry read is a gap: the reader cannot show that nothing was missed up to it.
+   * Gaps found in a row are reported once, before the next event, or once the reader has caught up
+   * (a page that is not full): a flood of foreign entries is one resync, not one per entry or page.
    */
-  async read (connection: Redis, lastId: string, blockMs: number, reader: LogReader): Promise<string> {
-    const reply = await connection.xread('COUNT', PAGE, 'BLOCK', blockMs, 'STREAMS', this.streamKey, lastId) as Array<[string, StreamEntry[]]> | null
-    return this.#deliver(reply?.[0]?.[1] ?? [], lastId, reader)
+  #deliver (entries: StreamEntry[], reader: LogReader): void {
+    for (const [idText, fields] of entries) {
+      const entry = readEntry(idText, fields)
+      if (entry.prev !== this.#lastId) this.#noteGap(entry.prev, entry.ok ? undefined : entry.id)
+      if (entry.ok) {
+        this.#reportGap(reader)
+        reader.take(entry.event)
+      } else {
+        this.skipped++
+        reader.skip(idText, entry.why)
+      }
+      this.#lastId = idText
+      this.#newest = later(this.#newest, entry.id)
+    }
+    if (entries.length < PAGE) this.#reportGap(reader)
   }
 
-  /** Hands entries read after `lastId` to `reader`, saying where entries went missing; returns the new last id. */
-  #deliver (entries: StreamEntry[], lastId: string, reader: LogReader): string {
-    for (const [idText, fields] of entries) {
-      const entry: Partial<Record<string, string>> = {}
-      for (let i = 0; i < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]
-      const { event: type, data, stream: streamId, users, prev } = entry
-      const id = parseEventId(idText)
-      if (id === undefined || type === undefined || !isEventType(type) || data === undefined || streamId === undefined ||
-        users === undefined || prev === undefined) {
-        reader.skip(idText, 'an entry without the fields event (a known type), data, stream, users and prev')
-      } else {
-        if (prev !== lastId) reader.missed(lastId, prev)
-        reader.take({ id, type, data, streamId, users: users === '' ? [] : users.split(',') })
-      }
-      lastId = idText
-    }
-    return lastId
+  /** `skippedId`: an entry skipped, which may have been an event: the gap reaches it too. */
+  #noteGap (prevText: string | undefined, skippedId: EventId | undefined): void {
+    const last = parseEventId(this.#lastId)
+    const prev = prevText === undefined ? undefined : parseEventId(prevText)
+    const cause = last === undefined || prev === undefined ? 'unchained' : compareEventIds(prev, last) < 0 ? 'restarted' : 'trimmed'
+    const upTo = [prev, skippedId, this.#gap?.upTo].reduce(later, this.#newest)
+    this.#gap = { upTo, why: GAP_CAUSES[cause] }
+  }
+
+  #reportGap (reader: LogReader): void {
+    if (this.#gap === undefined) return
+    reader.missed(this.#gap.upTo, this.#gap.why)
+    this.#gap = undefined
+  }
+}
+
+/** One of our entries, or why it is not one: any client may have written to the key. */
+function readEntry (idText: string, fields: string[]): { ok: true, event: IdentifiedEvent, id: EventId, prev: string } |
+  { ok: false, why: string, id: EventId | undefined, prev: string | undefined } {
+  const entry: Partial<Record<string, string>> = Object.create(null)
+  for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]
+  const { event: type, data, stream: streamId, users, prev } = entry
+  const id = parseEventId(idText)
+  if (id === undefined) return { ok: false, why: UNREADABLE_ID, id, prev }
+  if (prev === undefined || parseEventId(prev) === undefined) return { ok: false, why: NO_PREV, id, prev }
+  if (type === undefined || !isEventType(type) || data === undefined || streamId === undefined || users === undefined) {
+    return { ok: false, why: NO_EVENT, id, prev }
+  }
+  return { ok: true, event: { id, type, data, streamId, users: users === '' ? [] : users.split(',') }, id, prev }
+}
+
+/** A key of another type than ours (another client wrote it) is read as `absent`, and noted. */
+async function orAbsent<T> (command: Promise<T>, absent: T, key: string, unreadable: UnreadableKey[]): Promise<T> {
+  try {
+    return await command
+  } catch (error) {
+    // Redis's answer for a key of another type; any other failure (no answer, no permission) stops.
+    const { message } = error as Error
+    if (!message.startsWith('WRONGTYPE')) throw error
+    unreadable.push({ key, found: message })
+    return absent
   }
 }

@@ -22,6 +22,8 @@ interface Cluster {
   env: Record<string, string>
   /** The event log's key. */
   streamKey: string
+  /** The legacy pub/sub channel, of this test's own. */
+  channel: string
 }
 
 /** Instances on one Redis, under a key prefix of the test's own. */
@@ -29,7 +31,7 @@ async function cluster (t: Test, count: number, env: Record<string, string> = {}
   const shared = redisEnv(t, env)
   const apps: RunningApp[] = []
   for (let i = 0; i < count; i++) apps.push(await startApp(t, { ...shared, INSTANCE_ID: `i${i}` }))
-  return { apps, env: shared, streamKey: `${shared.REDIS_PREFIX}events` }
+  return { apps, env: shared, streamKey: `${shared.REDIS_PREFIX}events`, channel: shared.REDIS_CHANNEL! }
 }
 
 if (await redisAnswers(t)) {
@@ -48,7 +50,7 @@ if (await redisAnswers(t)) {
   })
 
   t.test('the seed\'s publisher: redis.publish on the channel reaches every instance, logged once', async t => {
-    const { apps: [a, b], streamKey } = await cluster(t, 2)
+    const { apps: [a, b], streamKey, channel } = await cluster(t, 2)
     await waitUntil('an instance holds the bridge lease', () => a!.app.fanout.bridging || b!.app.fanout.bridging)
     t.not(a!.app.fanout.bridging, b!.app.fanout.bridging, 'one instance bridges, not both')
     const onA = await subscribe(t, a!.url, 'streams=42')
@@ -56,7 +58,7 @@ if (await redisAnswers(t)) {
     const redis = redisClient(t)
     const stream = created('42')
     // Exactly as the FlowFi backend publishes.
-    await redis.publish('stream-events', JSON.stringify({ event: 'stream.created', data: stream }))
+    await redis.publish(channel, JSON.stringify({ event: 'stream.created', data: stream }))
     await onA.eventCount(1)
     await onB.eventCount(1)
     t.equal(onA.events[0]!.event, 'stream.created')
@@ -67,17 +69,17 @@ if (await redisAnswers(t)) {
   })
 
   t.test('malformed channel messages are logged, counted and dropped; the next good one goes through', async t => {
-    const { apps: [a] } = await cluster(t, 1)
+    const { apps: [a], channel } = await cluster(t, 1)
     await waitUntil('the instance bridges', () => a!.app.fanout.bridging)
     const client = await subscribe(t, a!.url, 'streams=7')
     const redis = redisClient(t)
-    await redis.publish('stream-events', '{not json')
-    await redis.publish('stream-events', JSON.stringify({ event: 'stream.exploded', data: { streamId: '7' } }))
-    await redis.publish('stream-events', JSON.stringify({ event: 'stream.cancelled', data: { streamId: '7' } }))
+    await redis.publish(channel, '{not json')
+    await redis.publish(channel, JSON.stringify({ event: 'stream.exploded', data: { streamId: '7' } }))
+    await redis.publish(channel, JSON.stringify({ event: 'stream.cancelled', data: { streamId: '7' } }))
     await client.eventCount(1)
     t.equal(client.events.length, 1)
     t.same(a!.app.fanout.channelMessages, { bridged: 1, malformed: 2, failed: 0 })
-    const warnings = a!.logs.filter(line => line.channel === 'stream-events' && line.level === 40)
+    const warnings = a!.logs.filter(line => line.channel === channel && line.level === 40)
     t.same(warnings.map(line => line.msg), ['channel message is not JSON; dropped', 'channel message is not a valid event; dropped'])
     t.equal(warnings[0]!.message, '{not json', 'the message itself is logged (cut at 200 characters)')
     const metrics = await (await fetch(`${a!.url}/metrics`)).text()
@@ -140,17 +142,30 @@ if (await redisAnswers(t)) {
     t.equal(a!.app.broker.metrics.resyncs.unknown_id, 1, 'and is sent nothing')
   })
 
-  t.test('log entries that are not ours are skipped with a warning; the reader goes on', async t => {
+  t.test('log entries that are not ours are skipped, logged once per kind; a broken chain of prev ids is a gap', async t => {
     const { apps: [a], streamKey } = await cluster(t, 1)
     const client = await subscribe(t, a!.url, 'all=true')
     const redis = redisClient(t)
-    const strange = await redis.xadd(streamKey, '*', 'event', 'stream.exploded', 'data', '{}', 'stream', 'z', 'users', '') as string
-    await redis.xadd(streamKey, '*', 'hello', 'world')
+    // Neither names a prev: what came before them cannot be shown to be complete.
+    const written = await redis.multi()
+      .xadd(streamKey, '*', 'event', 'stream.exploded', 'data', '{}', 'stream', 'z', 'users', '')
+      .xadd(streamKey, '*', 'hello', 'world')
+      .exec()
+    const strange = written![0]![1]
     const [good] = await publishIds(a!.url, [cancelled('z')])
-    t.same(idsOf(await client.eventCount(1)), [good])
+    const [resync, event] = await client.eventCount(2)
+    t.equal(resync!.event, 'events.resync')
+    t.same(JSON.parse(resync!.data), { reason: 'gap', lastEventId: '' })
+    t.equal(event!.id, good)
+    // One that names the entry before it as its prev, but has no users: skipped, and the chain holds.
+    await redis.xadd(streamKey, '*', 'event', 'stream.cancelled', 'data', '{"streamId":"z"}', 'stream', 'z', 'prev', good!)
+    const [next] = await publishIds(a!.url, [cancelled('z')])
+    t.same(idsOf(await client.eventCount(3)), [resync!.id, good, next], 'no second resync')
+    t.equal(a!.app.fanout.skippedLogEntries, 3)
     const skipped = a!.logs.filter(line => typeof line.msg === 'string' && line.msg.startsWith('skipped a log entry'))
-    t.equal(skipped.length, 2)
+    t.equal(skipped.length, 2, 'a line for each kind of problem, not for each entry')
     t.equal(skipped[0]!.id, strange)
+    t.ok(a!.logs.some(line => line.level === 50 && line.msg === 'a log entry that is not ours broke the chain of prev ids: streams are told to resync'))
   })
 
   t.test('a clobbered log key: publishing answers 503 and the reader retries until it is a stream again', async t => {
@@ -218,7 +233,7 @@ if (await redisAnswers(t)) {
     const [id] = await publishIds(a!.url, [cancelled('x')])
     await waitUntil('the reader has the event', () => a!.app.fanout.lastId === id)
     const stats = await (await fetch(`${a!.url}/events/stats`)).json() as any
-    t.same(stats.fanout, { mode: 'redis', redis: 'up', bridging: true, lastId: id, channelMessages: { bridged: 0, malformed: 0, failed: 0 } })
+    t.same(stats.fanout, { mode: 'redis', redis: 'up', bridging: true, lastId: id, channelMessages: { bridged: 0, malformed: 0, failed: 0 }, skippedLogEntries: 0 })
     t.equal(stats.trackedStreams, null, 'participants live in Redis, not counted here')
     t.same(await (await fetch(`${a!.url}/readyz`)).json(), { status: 'ready', redis: 'up' })
   })

@@ -70,7 +70,7 @@ if (await redisAnswers(t)) {
     await waitUntil('an instance bridges again', () => a.app.fanout.bridging || b.app.fanout.bridging, 10_000)
     const publisher = new Redis(redis.url)
     t.teardown(() => publisher.disconnect())
-    await publisher.publish('stream-events', JSON.stringify(cancelled('5')))
+    await publisher.publish(env.REDIS_CHANNEL!, JSON.stringify(cancelled('5')))
     t.equal((await client.eventCount(6))[5]!.data, '{"streamId":"5"}')
   })
 

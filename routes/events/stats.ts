@@ -9,7 +9,8 @@ function fanoutStats (fanout: Fanout) {
     redis: fanout.redisUp ? 'up' : 'down',
     bridging: fanout.bridging,
     lastId: fanout.lastId,
-    channelMessages: fanout.channelMessages
+    channelMessages: fanout.channelMessages,
+    skippedLogEntries: fanout.skippedLogEntries
   }
 }
 

@@ -31,7 +31,11 @@ export async function redisAnswers (t: { plan (count: number, reason: string): v
   return false
 }
 
-/** Environment for an instance on the shared Redis, under a key prefix of this test's own, deleted after it. */
+/**
+ * Environment for an instance on the shared Redis, under a key prefix of this test's own, deleted after
+ * it, and with a pub/sub channel of its own: channels are not keys, and every test file (and anything
+ * else on this Redis) would otherwise hear every other's messages.
+ */
 export function redisEnv (t: Test, env: Record<string, string> = {}, url = REDIS_URL): Record<string, string> {
   const prefix = `flowfi-events-test:${randomBytes(6).toString('hex')}:`
   // A private Redis goes with its keys.
@@ -43,7 +47,7 @@ export function redisEnv (t: Test, env: Record<string, string> = {}, url = REDIS
       client.disconnect()
     })
   }
-  return { REDIS_URL: url, REDIS_PREFIX: prefix, BRIDGE_LEASE_MS: '1000', ...env }
+  return { REDIS_URL: url, REDIS_PREFIX: prefix, REDIS_CHANNEL: `${prefix}stream-events`, BRIDGE_LEASE_MS: '1000', ...env }
 }
 
 /** A client of the shared Redis for the test itself (the FlowFi backend's role, or an inspector). */
