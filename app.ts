@@ -6,7 +6,7 @@ import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import auth from './plugins/auth.js'
 import connectionLimiter from './plugins/connection-limiter.js'
-import errors from './plugins/errors.js'
+import errors, { clientErrorHandler } from './plugins/errors.js'
 import metrics from './plugins/metrics.js'
 import redisFanout from './plugins/redis-fanout.js'
 import sseBroker from './plugins/sse-broker.js'
@@ -50,6 +50,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     trustProxy: typeof config.trustProxy === 'number'
       ? (_address: string, hop: number) => hop < (config.trustProxy as number)
       : config.trustProxy,
+    clientErrorHandler,
     logController: new LogController({
       disableRequestLogging: (request: FastifyRequest) => request.url.startsWith('/events/subscribe')
     })

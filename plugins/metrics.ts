@@ -6,6 +6,7 @@ import {
 } from '../services/delivery-metrics.js'
 import { EVENT_TYPES } from '../services/event-schema.js'
 import { CHANNEL_RESULTS } from './redis-fanout.js'
+import errors, { clientErrorHandler } from './errors.js'
 
 export interface MetricsOptions {
   /** Port of a listener of its own, on `host`; 0 serves `GET /metrics` on the main port. */
@@ -98,7 +99,8 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
   }
 
   // A listener of its own, so that an ingress routing the main port never exposes it by accident.
-  const listener = Fastify({ logger: false })
+  const listener = Fastify({ logger: false, clientErrorHandler })
+  listener.register(errors)
   listener.get('/metrics', serve)
   app.addHook('onReady', async () => {
     await listener.listen({ port: options.port, host: options.host })
