@@ -1,11 +1,12 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Config } from './services/config.js'
+import { stdoutLogDestination } from './services/log-destination.js'
 import { REDACTED_PATHS, redactUrl } from './services/log-redaction.js'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import auth from './plugins/auth.js'
 import connectionLimiter from './plugins/connection-limiter.js'
-import errors from './plugins/errors.js'
+import errors, { clientErrorHandler } from './plugins/errors.js'
 import metrics from './plugins/metrics.js'
 import redisFanout from './plugins/redis-fanout.js'
 import sseBroker from './plugins/sse-broker.js'
@@ -16,16 +17,23 @@ import stats from './routes/events/stats.js'
 import subscribe from './routes/events/subscribe.js'
 
 export interface BuildOptions {
-  /** Where the JSON log lines go (standard output by default; tests read them). */
-  logStream?: { write (line: string): void }
+  /** Where the JSON log lines go (standard output by default, see LogDestination; tests read them). */
+  logStream?: LogStream
+}
+
+/** A destination for log lines; `droppedLines`, when it has one, counts the lines it could not write. */
+export interface LogStream {
+  write (line: string): void
+  readonly droppedLines?: number
 }
 
 /** Builds the service: plugins, then routes. Listening is the caller's business. */
 export function buildApp (config: Config, options: BuildOptions = {}): FastifyInstance {
+  const logStream = options.logStream ?? stdoutLogDestination()
   const app = Fastify({
     logger: {
       level: config.logLevel,
-      ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+      stream: logStream,
       redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
       serializers: {
         req: (request: FastifyRequest) => ({
@@ -42,6 +50,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     trustProxy: typeof config.trustProxy === 'number'
       ? (_address: string, hop: number) => hop < (config.trustProxy as number)
       : config.trustProxy,
+    clientErrorHandler,
     logController: new LogController({
       disableRequestLogging: (request: FastifyRequest) => request.url.startsWith('/events/subscribe')
     })
@@ -77,7 +86,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     timeWindow: 60_000,
     ...(config.redis === undefined ? {} : { redis: parent.redis, nameSpace: `${config.redis.prefix}rate-limit:`, skipOnError: true })
   }))
-  app.register(metrics, { port: config.metricsPort, host: config.host })
+  app.register(metrics, { port: config.metricsPort, host: config.host, droppedLogLines: () => logStream.droppedLines ?? 0 })
   app.register(connectionLimiter, parent => ({
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     maxConnections: config.maxConnections,

@@ -1,5 +1,6 @@
 import { buildApp } from './app.js'
 import { loadConfig, type Config, type ConfigError } from './services/config.js'
+import { stdoutLogDestination } from './services/log-destination.js'
 
 function configOrExit (): Config {
   try {
@@ -11,7 +12,10 @@ function configOrExit (): Config {
 }
 
 const config = configOrExit()
-const app = buildApp(config)
+const logStream = stdoutLogDestination()
+// Whatever exits the process: the lines standard output takes now go out, the rest is lost.
+process.on('exit', () => logStream.flush())
+const app = buildApp(config, { logStream })
 
 // Readiness fails, the streams end spread over the drain window, then the server closes. The handler
 // goes after the first signal, so that a second one kills the process at once.

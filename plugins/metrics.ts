@@ -6,11 +6,14 @@ import {
 } from '../services/delivery-metrics.js'
 import { EVENT_TYPES } from '../services/event-schema.js'
 import { CHANNEL_RESULTS } from '../services/channel-bridge.js'
+import errors, { clientErrorHandler } from './errors.js'
 
 export interface MetricsOptions {
   /** Port of a listener of its own, on `host`; 0 serves `GET /metrics` on the main port. */
   port: number
   host: string
+  /** Log lines the log destination could not write. */
+  droppedLogLines: () => number
 }
 
 interface Sample { labels?: Record<string, string>, value: number, metricName?: string }
@@ -73,7 +76,9 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
     collected('sse_slow_consumer_disconnects_total', 'Streams dropped for holding too many unsent bytes.', 'counter',
       () => [{ value: m.slowConsumerDisconnects }]),
     collected('sse_buffered_bytes', 'Bytes written to streams and not yet taken by their clients.', 'gauge', () => [{ value: broker.bufferedBytes() }]),
-    collected('sse_history_events', 'Events kept for resume.', 'gauge', () => [{ value: broker.stats().history.events }])
+    collected('sse_history_events', 'Events kept for resume.', 'gauge', () => [{ value: broker.stats().history.events }]),
+    collected('flowfi_events_log_lines_dropped_total', 'Log lines dropped: standard output refused them or was not taking them.', 'counter',
+      () => [{ value: options.droppedLogLines() }])
   ]) registry.registerMetric(metric as never)
   const fanout = app.fanout
   if (fanout.mode === 'redis') {
@@ -96,7 +101,8 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
   }
 
   // A listener of its own, so that an ingress routing the main port never exposes it by accident.
-  const listener = Fastify({ logger: false })
+  const listener = Fastify({ logger: false, clientErrorHandler })
+  listener.register(errors)
   listener.get('/metrics', serve)
   app.addHook('onReady', async () => {
     await listener.listen({ port: options.port, host: options.host })

@@ -47,14 +47,18 @@ const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, 
   // An HTTPS or HTTP/2 server reads its connections otherwise: this is for plain HTTP/1.1 only.
   if (!(app.server instanceof Server)) return done(new TypeError('stream-intake: the server must be a plain node:http Server'))
   const server = app.server
-  // Node's own listener: it attaches the HTTP parser to a connection. Fastify's: it routes a request.
+  // Node's own listener: it attaches the HTTP parser to a connection. Fastify's (and those put before
+  // it, such as nosniff): they answer a request.
   const [toNodeHttp] = server.listeners('connection') as Array<(socket: Socket) => void>
-  const [toFastify] = server.listeners('request') as RequestListener[]
-  if (toNodeHttp === undefined || toFastify === undefined) {
+  const answering = server.listeners('request') as RequestListener[]
+  if (toNodeHttp === undefined || answering.length === 0) {
     return done(new Error('stream-intake: the server has no HTTP connection or request listener'))
   }
   server.removeListener('connection', toNodeHttp)
-  server.removeListener('request', toFastify)
+  server.removeAllListeners('request')
+  const toFastify: RequestListener = (request, response) => {
+    for (const listener of answering) listener.call(server, request, response)
+  }
 
   // Connections that carry a stream's request: closing the app closes them, as Node's server would.
   const owned = new Set<Socket>()
