@@ -8,6 +8,11 @@ FormatRegistry.Set('stellar-account-id', isStellarAccountId)
 export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
 /** At most this many users a publisher may name in one envelope. */
 export const MAX_ENVELOPE_USERS = 16
+/**
+ * How deep `data` may nest objects and arrays, itself the first level. Far more than FlowFi's events
+ * need, and far less than what overflows the stack of JSON.stringify (some thousands).
+ */
+export const MAX_DATA_DEPTH = 32
 
 // Numbers above 2^53 lose digits in JSON.parse, so only safe integers are accepted as numbers;
 // larger amounts must come as decimal strings.
@@ -99,10 +104,42 @@ function problems (check: TypeCheck<TSchema>, value: unknown, prefix: string): V
   return found
 }
 
+/** An object or array met on the way down; the path is made from the parents only when one is too deep. */
+interface Level { value: object, depth: number, key: string | number, parent: Level | undefined }
+
+const escapeKey = (key: string | number): string => String(key).replace(/~/g, '~0').replace(/\//g, '~1')
+
+function pathOf (level: Level): string {
+  const keys: string[] = []
+  for (let at: Level | undefined = level; at !== undefined; at = at.parent) keys.push(escapeKey(at.key))
+  return '/' + keys.reverse().join('/')
+}
+
+/** The first place, in document order, where `data` nests more than MAX_DATA_DEPTH levels; without recursion. */
+function tooDeep (data: object): ValidationProblem | undefined {
+  const stack: Level[] = [{ value: data, depth: 1, key: 'data', parent: undefined }]
+  for (let level = stack.pop(); level !== undefined; level = stack.pop()) {
+    if (level.depth > MAX_DATA_DEPTH) {
+      return { path: pathOf(level), message: `nests objects and arrays more than ${MAX_DATA_DEPTH} levels deep` }
+    }
+    const value = level.value as Record<string | number, unknown>
+    const keys: Array<string | number> = Array.isArray(value) ? [...value.keys()] : Object.keys(value)
+    // Pushed last to first, so that the first child is looked at first.
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!
+      const child = value[key]
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: level.depth + 1, key, parent: level })
+    }
+  }
+  return undefined
+}
+
 /** Checks one envelope; returns it typed, or every problem found in it. */
 export function validateEnvelope (value: unknown):
   { ok: true, envelope: Envelope } | { ok: false, problems: ValidationProblem[] } {
   if (!checkShape.Check(value)) return { ok: false, problems: problems(checkShape, value, '') }
+  const deep = tooDeep(value.data)
+  if (deep !== undefined) return { ok: false, problems: [deep] }
   const check = checkData[value.event]
   if (!check.Check(value.data)) return { ok: false, problems: problems(check, value.data, '/data') }
   return { ok: true, envelope: value as Envelope }

@@ -101,3 +101,41 @@ t.test('production with PUBLISH_TOKEN publishes', async t => {
   t.equal((await publish(url, cancelled('1'), { authorization: `Bearer ${TOKEN}` })).status, 202)
   t.equal((await publish(url, cancelled('1'))).status, 401)
 })
+
+/** The bytes of an envelope whose `data` nests `levels` deep (itself the first), as a publisher would send them. */
+function nestedBody (levels: number, array: boolean): string {
+  const [open, close] = array ? ['[', ']'] : ['{"a":', '}']
+  return `{"event":"stream.cancelled","data":{"streamId":"1","x":${open.repeat(levels - 1)}1${close.repeat(levels - 1)}}}`
+}
+
+t.test('data nested too deep is a 400 that says where, whatever the depth, and publishes nothing', async t => {
+  const { url, app } = await startApp(t)
+  const client = await subscribe(t, url, 'all=true')
+  t.equal((await publish(url, nestedBody(32, false))).status, 202, '32 levels are fine')
+  for (const levels of [33, 5000, 100_000]) {
+    for (const array of [false, true]) {
+      const { status, body } = await publish(url, nestedBody(levels, array))
+      t.equal(status, 400, `${levels} levels (array: ${array})`)
+      t.same(body.invalid, [{
+        index: 0,
+        problems: [{ path: '/data/x' + (array ? '/0' : '/a').repeat(31), message: 'nests objects and arrays more than 32 levels deep' }]
+      }])
+    }
+  }
+  const batch = await publish(url, `[${JSON.stringify(cancelled('before'))},${nestedBody(5000, false)}]`)
+  t.match(batch, { status: 400, body: { error: 'invalid_event', invalid: [{ index: 1 }] } })
+  t.equal(app.broker.stats().published.total, 1, 'only the 32 levels, none of the refused batch')
+  await publish(url, cancelled('after'))
+  const events = await client.eventCount(2)
+  t.same(events.map(event => JSON.parse(event.data).streamId), ['1', 'after'])
+})
+
+t.test('a failure other than Redis is a 500 that echoes nothing, and is logged', async t => {
+  const { url, app, logs } = await startApp(t)
+  // No real input makes the in-memory fan-out fail now: this stands for a bug.
+  app.fanout.publish = async () => { throw new Error('secret internals') }
+  const { status, body } = await publish(url, cancelled('1'))
+  t.equal(status, 500)
+  t.same(body, { error: 'internal_server_error', message: 'internal error; see the server log' })
+  t.ok(logs.some(line => line.msg === 'request failed' && (line.err as any)?.message === 'secret internals'))
+})

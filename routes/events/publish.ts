@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
 import { validateEnvelope, type Envelope, type ValidationProblem } from '../../services/event-schema.js'
 import { BEARER_CHALLENGE, bearerToken, SCOPE_PUBLISH } from '../../services/principal.js'
+import { RedisUnavailable } from '../../plugins/redis-fanout.js'
 
 export interface PublishOptions {
   maxPublishBatch: number
@@ -85,9 +86,10 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
     try {
       ids = await app.fanout.publish(envelopes)
     } catch (error) {
-      // The fan-out fails only when Redis does not answer (RedisUnavailable); nothing was published.
+      // Anything else is a bug: the error handler logs it and answers 500, telling the client nothing.
+      if (!(error instanceof RedisUnavailable)) throw error
       return reply.code(503).header('retry-after', String(RETRY_AFTER_S))
-        .send({ error: 'redis_unavailable', message: `${(error as Error).message}; try again in a few seconds` })
+        .send({ error: 'redis_unavailable', message: `${error.message}; try again in a few seconds` })
     }
     return reply.code(202).send(single ? { id: ids[0] } : { ids })
   })
