@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MAX_DATA_DEPTH, streamIdOf, validateEnvelope, type Envelope } from '../services/event-schema.js'
+import { MAX_DATA_DEPTH, MAX_PROBLEMS, streamIdOf, validateEnvelope, type Envelope } from '../services/event-schema.js'
 import { randomAccountId } from './helpers/app.js'
 
 const sender = randomAccountId()
@@ -81,9 +81,33 @@ t.test('data nests at most MAX_DATA_DEPTH levels, checked without recursion', as
 
   // Keys are escaped as JSON pointers; the first branch too deep is the one named.
   let deep: unknown = []
-  for (let level = 2; level < MAX_DATA_DEPTH; level++) deep = { 'a/b~c': deep }
+  for (let level = 2; level < MAX_DATA_DEPTH; level++) deep = { '/~': deep }
   t.same(problemsOf({ event: 'stream.cancelled', data: { streamId: '1', flat: [1, 2, { ok: true }], first: [deep], second: [deep] } }),
-    [{ path: '/data/first/0' + '/a~1b~0c'.repeat(MAX_DATA_DEPTH - 2), message: tooDeep }])
+    [{ path: '/data/first/0' + '/~1~0'.repeat(MAX_DATA_DEPTH - 2), message: tooDeep }])
   t.match(problemsOf({ event: 'stream.cancelled', data: { ...nested(MAX_DATA_DEPTH + 1), streamId: 'bad id' } }),
     [{ path: path33 }], 'depth is checked first: the rest of so deep a body is not looked at')
+})
+
+t.test('problems are looked for only as far as they are reported', async t => {
+  // Reads of the users, to see how far the validation went: TypeBox's Errors() is an iterator.
+  let reads = 0
+  const users = new Proxy(Array(100_000).fill('not an account'), {
+    get (target, key, receiver) {
+      if (typeof key === 'string' && /^\d+$/.test(key)) reads++
+      return Reflect.get(target, key, receiver)
+    }
+  })
+  const result = validateEnvelope({ event: 'stream.completed', data: { streamId: '1' }, users })
+  t.match(result, { ok: false, more: true })
+  t.equal(result.ok ? 0 : result.problems.length, MAX_PROBLEMS, `the first ${MAX_PROBLEMS}`)
+  t.ok(reads <= MAX_PROBLEMS + 1, `${reads} of 100,000 users read`)
+
+  reads = 0
+  t.match(validateEnvelope({ event: 'stream.completed', data: { streamId: '1' }, users }, 0), { ok: false, problems: [], more: true }, 'none wanted: none looked for')
+  t.equal(reads, 0)
+  t.match(validateEnvelope({ event: 'stream.completed', data: { streamId: '1' }, users: ['nope'] }), { ok: false, problems: [{ path: '/users/0' }], more: false })
+  t.match(validateEnvelope({ event: 'stream.created', data: { id: '1' } }, 1), { ok: false, problems: [{ path: '/data/sender' }], more: true }, 'in data too')
+
+  const long = validateEnvelope({ event: 'stream.completed', data: { streamId: '1' }, ['x'.repeat(10_000)]: 1 })
+  t.match(long, { ok: false, problems: [{ path: '/' + 'x'.repeat(198) + '…' }] }, 'a path is cut at 200 characters')
 })

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
-import { validateEnvelope, type Envelope, type ValidationProblem } from '../../services/event-schema.js'
+import { MAX_PROBLEMS, validateEnvelope, type Envelope } from '../../services/event-schema.js'
+import { InvalidReport } from '../../services/invalid-report.js'
 import { BEARER_CHALLENGE, bearerToken, SCOPE_PUBLISH } from '../../services/principal.js'
 import { RedisUnavailable } from '../../plugins/redis-fanout.js'
 
@@ -65,20 +66,22 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
     }
 
     const envelopes: Envelope[] = []
-    const invalid: Array<{ index: number, problems: ValidationProblem[] }> = []
+    const report = new InvalidReport()
     items.forEach((item, index) => {
-      const result = validateEnvelope(item)
+      const result = validateEnvelope(item, report.full ? 0 : MAX_PROBLEMS)
       if (result.ok) envelopes.push(result.envelope)
-      else invalid.push({ index, problems: result.problems })
+      else report.add(index, result.problems, result.more)
     })
-    if (invalid.length > 0) {
-      app.broker.metrics.rejected.invalid_event += invalid.length
-      const first = invalid[0]!.problems[0]!
+    if (report.invalidEvents > 0) {
+      app.broker.metrics.rejected.invalid_event += report.invalidEvents
+      const { index, problems: [first] } = report.invalid[0]!
       return reply.code(400).send({
         error: 'invalid_event',
-        message: `${invalid.length} of ${items.length} events are invalid, so none was published; ` +
-          `first: ${single ? '' : `[${invalid[0]!.index}]`}${first.path} ${first.message}`,
-        invalid
+        message: `${report.invalidEvents} of ${items.length} events are invalid, so none was published; ` +
+          `first: ${single ? '' : `[${index}]`}${first!.path} ${first!.message}`,
+        invalid: report.invalid,
+        invalidEvents: report.invalidEvents,
+        unlistedEvents: report.unlistedEvents
       })
     }
 
