@@ -99,7 +99,9 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
   app.register(publish, {
     maxPublishBatch: config.maxPublishBatch,
     publishToken: config.publishToken,
-    production: config.production
+    production: config.production,
+    ratePerSecond: config.publishRatePerSecond,
+    authCookie: config.auth.cookieName
   })
   app.register(stats, { instanceId: config.instanceId })
   return app

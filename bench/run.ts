@@ -146,7 +146,8 @@ const flowfiEnv = {
   MAX_CONNECTIONS_PER_IP: '1000000',
   MAX_CONNECTIONS: '1000000',
   SUBSCRIBE_RATE_PER_MINUTE: '1000000',
-  RATE_LIMIT_PER_MINUTE: '1000000'
+  RATE_LIMIT_PER_MINUTE: '1000000',
+  PUBLISH_RATE_PER_SECOND: '1000000'
 }
 const flowfiPublish: Target['publish'] = (stream, body) => ({
   path: '/events/publish',

@@ -71,6 +71,8 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
     collected('sse_events_delivered_total', 'Events written to streams (one per stream per event).', 'counter', () => [{ value: m.delivered }]),
     collected('sse_events_rejected_total', 'Events refused by the publish endpoint, by reason (unauthorized counts requests).', 'counter',
       () => byLabel('reason', REJECT_REASONS, m.rejected)),
+    collected('sse_publish_rate_limited_total', 'Publish requests refused for their publisher\'s quota (PUBLISH_RATE_PER_SECOND).', 'counter',
+      () => [{ value: m.publishesRateLimited }]),
     collected('sse_delivery_latency_seconds', 'From publish to the write on the socket, per delivery.', 'histogram',
       () => histogramSamples('sse_delivery_latency_seconds', m.deliveryLatency)),
     collected('sse_slow_consumer_disconnects_total', 'Streams dropped for holding too many unsent bytes.', 'counter',

@@ -17,6 +17,8 @@ export interface Config {
   maxPublishBatch: number
   /** Bearer token required by `POST /events/publish`; undefined leaves it open (development only). */
   publishToken: string | undefined
+  /** Events a second each publisher may publish, and its burst (at least `maxPublishBatch`). */
+  publishRatePerSecond: number
   /** How many streams' participants are remembered for routing `users=` subscriptions. */
   maxTrackedStreams: number
   /** Bounds of the event history that resuming clients replay from. */
@@ -127,12 +129,17 @@ export function loadConfig (env: Env = process.env): Config {
   if (config.redis !== undefined && config.historySize < config.maxPublishBatch) {
     throw new ConfigError('HISTORY_SIZE', String(config.historySize), `with REDIS_URL, at least MAX_PUBLISH_BATCH (${config.maxPublishBatch})`)
   }
+  if (config.publishRatePerSecond < config.maxPublishBatch) {
+    throw new ConfigError('PUBLISH_RATE_PER_SECOND', String(config.publishRatePerSecond),
+      `at least MAX_PUBLISH_BATCH (${config.maxPublishBatch}): a larger batch could never be published`)
+  }
   return config
 }
 
 function readConfig (env: Env): Config {
   const nodeEnv = oneOf(env, 'NODE_ENV', ['production', 'development', 'test'], 'development')
   const publishToken = env.PUBLISH_TOKEN === '' ? undefined : env.PUBLISH_TOKEN
+  const maxPublishBatch = integer(env, 'MAX_PUBLISH_BATCH', 500, 1, 10_000)
   if (publishToken !== undefined && publishToken.length < 16) {
     throw new ConfigError('PUBLISH_TOKEN', '<redacted>', 'at least 16 characters')
   }
@@ -146,8 +153,9 @@ function readConfig (env: Env): Config {
     heartbeatMs: integer(env, 'HEARTBEAT_MS', 15_000, 10, 3_600_000),
     retryMs: integer(env, 'RETRY_MS', 3000, 100, 3_600_000),
     maxFilters: integer(env, 'MAX_FILTERS', 100, 1, 10_000),
-    maxPublishBatch: integer(env, 'MAX_PUBLISH_BATCH', 500, 1, 10_000),
+    maxPublishBatch,
     publishToken,
+    publishRatePerSecond: integer(env, 'PUBLISH_RATE_PER_SECOND', Math.max(1000, maxPublishBatch), 1, 1_000_000),
     maxTrackedStreams: integer(env, 'MAX_TRACKED_STREAMS', 100_000, 1, 10_000_000),
     historySize: integer(env, 'HISTORY_SIZE', 10_000, 0, 10_000_000),
     historyMaxAgeMs: integer(env, 'HISTORY_MAX_AGE_MS', 3_600_000, 100, 7 * 24 * 3_600_000),

@@ -8,7 +8,7 @@ export type ConnectionResult = typeof CONNECTION_RESULTS[number]
 export const RESYNC_REASONS = ['malformed_id', 'unknown_id', 'expired', 'replay_limit', 'gap'] as const
 export type ResyncReason = typeof RESYNC_REASONS[number]
 
-export const REJECT_REASONS = ['invalid_event', 'invalid_batch', 'unauthorized'] as const
+export const REJECT_REASONS = ['invalid_event', 'invalid_batch', 'unauthorized', 'publish_rate_exceeded'] as const
 export type RejectReason = typeof REJECT_REASONS[number]
 
 export const CLOSE_REASONS = ['client_closed', 'slow_consumer', 'drain', 'token_expired', 'reader_behind'] as const
@@ -50,6 +50,8 @@ export class DeliveryMetrics {
   readonly published = zeros(EVENT_TYPES as readonly EventType[])
   delivered = 0
   readonly rejected = zeros(REJECT_REASONS)
+  /** Publish requests refused for their publisher's quota (their events are in `rejected`). */
+  publishesRateLimited = 0
   slowConsumerDisconnects = 0
   readonly closes = zeros(CLOSE_REASONS)
   /** Seconds from publish to the write on the socket, per delivery. */

@@ -164,14 +164,16 @@ export class EventBroker {
 
   /** Delivers validated events in order; returns the id given to each. */
   publish (envelopes: readonly Envelope[]): string[] {
-    return envelopes.map(envelope => this.#publishOne(envelope))
+    // All serialised first: should one fail, none of the batch is taken in.
+    const data = envelopes.map(envelope => JSON.stringify(envelope.data))
+    return envelopes.map((envelope, i) => this.#publishOne(envelope, data[i]!))
   }
 
-  #publishOne (envelope: Envelope): string {
+  #publishOne (envelope: Envelope, data: string): string {
     const id = this.#ids.next()
     const streamId = streamIdOf(envelope)
     const users = this.#participantsOf(streamId, envelope)
-    this.#accept({ id, type: envelope.event, data: JSON.stringify(envelope.data), streamId, users }, performance.now())
+    this.#accept({ id, type: envelope.event, data, streamId, users }, performance.now())
     return formatEventId(id)
   }
 

@@ -8,6 +8,15 @@ FormatRegistry.Set('stellar-account-id', isStellarAccountId)
 export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
 /** At most this many users a publisher may name in one envelope. */
 export const MAX_ENVELOPE_USERS = 16
+/**
+ * How deep `data` may nest objects and arrays, itself the first level. Far more than FlowFi's events
+ * need, and far less than what overflows the stack of JSON.stringify (some thousands).
+ */
+export const MAX_DATA_DEPTH = 32
+/** Problems reported of one invalid envelope: the first ones are enough to fix it, and cost little to find. */
+export const MAX_PROBLEMS = 10
+/** A path longer than this (a field name of a megabyte) is cut short with "…". */
+export const MAX_PATH_CHARS = 200
 
 // Numbers above 2^53 lose digits in JSON.parse, so only safe integers are accepted as numbers;
 // larger amounts must come as decimal strings.
@@ -82,8 +91,12 @@ export interface ValidationProblem {
   message: string
 }
 
-function problems (check: TypeCheck<TSchema>, value: unknown, prefix: string): ValidationProblem[] {
-  const found: ValidationProblem[] = []
+/** Cut at a whole character: a surrogate pair is never split. */
+const shortened = (path: string): string =>
+  path.length <= MAX_PATH_CHARS ? path : path.slice(0, MAX_PATH_CHARS - 1).replace(/[\ud800-\udbff]$/, '') + '…'
+
+/** The problems of a value, found one at a time: TypeBox's Errors() is an iterator. */
+function * problems (check: TypeCheck<TSchema>, value: unknown, prefix: string): Generator<ValidationProblem> {
   const seen = new Set<string>()
   for (const error of check.Errors(value)) {
     const path = prefix + error.path
@@ -94,17 +107,61 @@ function problems (check: TypeCheck<TSchema>, value: unknown, prefix: string): V
     const message = error.type === ValueErrorType.ObjectRequiredProperty
       ? 'is required'
       : custom ?? error.message
-    found.push({ path: path || '/', message })
+    yield { path: shortened(path || '/'), message }
   }
-  return found
 }
 
-/** Checks one envelope; returns it typed, or every problem found in it. */
-export function validateEnvelope (value: unknown):
-  { ok: true, envelope: Envelope } | { ok: false, problems: ValidationProblem[] } {
-  if (!checkShape.Check(value)) return { ok: false, problems: problems(checkShape, value, '') }
+/** The first `max` problems, and whether there are more; the rest are never looked for. */
+function first (found: Iterable<ValidationProblem>, max: number): { ok: false, problems: ValidationProblem[], more: boolean } {
+  const iterator = found[Symbol.iterator]()
+  const listed: ValidationProblem[] = []
+  while (listed.length < max) {
+    const next = iterator.next()
+    if (next.done === true) return { ok: false, problems: listed, more: false }
+    listed.push(next.value)
+  }
+  // An invalid value has a problem: with none wanted, there is more without looking.
+  return { ok: false, problems: listed, more: max === 0 || iterator.next().done !== true }
+}
+
+/** An object or array met on the way down; the path is made from the parents only when one is too deep. */
+interface Level { value: object, depth: number, key: string | number, parent: Level | undefined }
+
+const escapeKey = (key: string | number): string => String(key).replace(/~/g, '~0').replace(/\//g, '~1')
+
+function pathOf (level: Level): string {
+  const keys: string[] = []
+  for (let at: Level | undefined = level; at !== undefined; at = at.parent) keys.push(escapeKey(at.key))
+  return shortened('/' + keys.reverse().join('/'))
+}
+
+/** The first place, in document order, where `data` nests more than MAX_DATA_DEPTH levels; without recursion. */
+function tooDeep (data: object): ValidationProblem | undefined {
+  const stack: Level[] = [{ value: data, depth: 1, key: 'data', parent: undefined }]
+  for (let level = stack.pop(); level !== undefined; level = stack.pop()) {
+    if (level.depth > MAX_DATA_DEPTH) {
+      return { path: pathOf(level), message: `nests objects and arrays more than ${MAX_DATA_DEPTH} levels deep` }
+    }
+    const value = level.value as Record<string | number, unknown>
+    const keys: Array<string | number> = Array.isArray(value) ? [...value.keys()] : Object.keys(value)
+    // Pushed last to first, so that the first child is looked at first.
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!
+      const child = value[key]
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: level.depth + 1, key, parent: level })
+    }
+  }
+  return undefined
+}
+
+/** Checks one envelope; returns it typed, or its first `maxProblems` problems and whether it has more. */
+export function validateEnvelope (value: unknown, maxProblems = MAX_PROBLEMS):
+  { ok: true, envelope: Envelope } | { ok: false, problems: ValidationProblem[], more: boolean } {
+  if (!checkShape.Check(value)) return first(problems(checkShape, value, ''), maxProblems)
+  const deep = tooDeep(value.data)
+  if (deep !== undefined) return first([deep], maxProblems)
   const check = checkData[value.event]
-  if (!check.Check(value.data)) return { ok: false, problems: problems(check, value.data, '/data') }
+  if (!check.Check(value.data)) return first(problems(check, value.data, '/data'), maxProblems)
   return { ok: true, envelope: value as Envelope }
 }
 

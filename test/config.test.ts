@@ -168,3 +168,13 @@ t.test('Redis settings: none without REDIS_URL; defaults and checks with it', as
   })
   t.equal(loadConfig({ HISTORY_SIZE: '100' }).historySize, 100, 'without Redis the history may be shorter than a batch')
 })
+
+t.test('PUBLISH_RATE_PER_SECOND: 1000 by default, and never less than a batch', async t => {
+  t.equal(loadConfig({}).publishRatePerSecond, 1000)
+  t.equal(loadConfig({ MAX_PUBLISH_BATCH: '2000' }).publishRatePerSecond, 2000, 'the default grows to MAX_PUBLISH_BATCH')
+  t.equal(loadConfig({ PUBLISH_RATE_PER_SECOND: '5', MAX_PUBLISH_BATCH: '5' }).publishRatePerSecond, 5)
+  t.throws(() => loadConfig({ PUBLISH_RATE_PER_SECOND: '0' }),
+    { variable: 'PUBLISH_RATE_PER_SECOND', message: 'PUBLISH_RATE_PER_SECOND="0" is not allowed: expected an integer from 1 to 1000000' })
+  t.throws(() => loadConfig({ PUBLISH_RATE_PER_SECOND: '100' }),
+    { variable: 'PUBLISH_RATE_PER_SECOND', message: 'PUBLISH_RATE_PER_SECOND="100" is not allowed: expected at least MAX_PUBLISH_BATCH (500): a larger batch could never be published' })
+})

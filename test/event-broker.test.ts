@@ -51,3 +51,13 @@ t.test('events published while the server is busy writing are gathered into the 
   t.same(sink.groups, [1, 3], 'the three events left as one corked write')
   t.equal(broker.stats().delivered.total, 4)
 })
+
+t.test('a batch is serialised whole before any of it is taken in: a failure publishes none of it', async t => {
+  const broker = new EventBroker({ maxTrackedStreams: 10, history: limits, maxReplay: 10, maxBufferedBytes: 1 << 20 })
+  // Validation keeps such data out; this stands for whatever else could make JSON.stringify throw.
+  const circular: Record<string, unknown> = { streamId: 'b' }
+  circular.self = circular
+  t.throws(() => broker.publish([cancelled('a'), { event: 'stream.cancelled', data: circular as { streamId: string } }]), TypeError)
+  t.equal(broker.stats().published.total, 0)
+  t.equal(broker.stats().history.events, 0)
+})

@@ -1,7 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
-import { validateEnvelope, type Envelope, type ValidationProblem } from '../../services/event-schema.js'
-import { BEARER_CHALLENGE, bearerToken, SCOPE_PUBLISH } from '../../services/principal.js'
+import { MAX_PROBLEMS, validateEnvelope, type Envelope } from '../../services/event-schema.js'
+import { InvalidReport } from '../../services/invalid-report.js'
+import { PublishQuota } from '../../services/publish-quota.js'
+import { RedisUnavailable } from '../../plugins/redis-fanout.js'
+import { publisherIdentifier, type PublisherIdentity } from './publishers.js'
 
 export interface PublishOptions {
   maxPublishBatch: number
@@ -9,18 +11,16 @@ export interface PublishOptions {
   publishToken: string | undefined
   /** In production an open publish endpoint is never served: without a token there is none. */
   production: boolean
+  /** Events a second each publisher may publish, in bursts of as many; at least `maxPublishBatch`. */
+  ratePerSecond: number
+  /** The cookie a JWT may come in. */
+  authCookie: string
 }
 
 /** What a publisher is told to wait while Redis is away: ioredis reconnects within seconds. */
 const RETRY_AFTER_S = 5
-
-const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
-
-/** Compares digests, so the time taken says nothing about the token, not even its length. */
-function bearerMatches (request: FastifyRequest, expected: Buffer): boolean {
-  const token = bearerToken(request.headers.authorization)
-  return token !== undefined && timingSafeEqual(digest(token), expected)
-}
+/** Buckets held at once (each a few bytes and a subject): far more publishers than one instance serves in a second. */
+const MAX_PUBLISHERS = 1000
 
 /** `POST /events/publish`: one envelope or an array of them; all are published or none. */
 const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
@@ -28,35 +28,34 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
     app.log.warn('POST /events/publish is disabled: set PUBLISH_TOKEN, or AUTH_MODE=jwt for tokens with the events:publish scope')
     return done()
   }
-  const expected = options.publishToken === undefined ? undefined : digest(options.publishToken)
+  const identify = publisherIdentifier(app, options)
+  const quota = new PublishQuota({ ratePerSecond: options.ratePerSecond, maxPublishers: MAX_PUBLISHERS })
+  // The per-address limit of the other routes (RATE_LIMIT_PER_MINUTE), for requests that are no publisher's.
+  const limitByAddress = app.rateLimit()
+  const publishers = new WeakMap<FastifyRequest, Extract<PublisherIdentity, { ok: true }>>()
+  const metrics = app.broker.metrics
   // Events are JSON; a text body would only fail validation with a less helpful message.
   app.removeContentTypeParser('text/plain')
 
   app.post('/events/publish', {
-    onRequest: (request, reply, next) => {
-      if (expected !== undefined && bearerMatches(request, expected)) return next()
-      if (app.auth.mode === 'jwt') {
-        const verdict = app.auth.authenticate(request)
-        if (verdict.ok && verdict.principal.scopes.has(SCOPE_PUBLISH)) return next()
-        app.broker.metrics.rejected.unauthorized++
-        if (verdict.ok) {
-          reply.code(403).send({ error: 'forbidden', message: `this token lacks the ${SCOPE_PUBLISH} scope` })
-        } else {
-          reply.code(401).headers(BEARER_CHALLENGE)
-            .send({ error: verdict.error, message: `${verdict.message}; or use PUBLISH_TOKEN` })
-        }
+    // A publisher has a quota of events instead, taken in the handler once the batch is read.
+    config: { rateLimit: false },
+    onRequest: async (request, reply) => {
+      const identity = identify(request)
+      if (identity.ok) {
+        publishers.set(request, identity)
         return
       }
-      if (expected === undefined) return next()
-      app.broker.metrics.rejected.unauthorized++
-      reply.code(401).headers(BEARER_CHALLENGE)
-        .send({ error: 'unauthorized', message: 'publishing needs Authorization: Bearer <PUBLISH_TOKEN>' })
+      // Counted first, so that guessing tokens is throttled like any other request; throws the 429.
+      await limitByAddress.call(app, request, reply)
+      metrics.rejected.unauthorized++
+      return reply.code(identity.status).headers(identity.headers).send(identity.body)
     }
   }, async (request, reply) => {
     const single = !Array.isArray(request.body)
     const items: unknown[] = single ? [request.body] : request.body as unknown[]
     if (items.length === 0 || items.length > options.maxPublishBatch) {
-      app.broker.metrics.rejected.invalid_batch += Math.max(items.length, 1)
+      metrics.rejected.invalid_batch += Math.max(items.length, 1)
       return reply.code(400).send({
         error: 'invalid_batch',
         message: `a batch holds 1 to ${options.maxPublishBatch} events; this one has ${items.length}`
@@ -64,20 +63,34 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
     }
 
     const envelopes: Envelope[] = []
-    const invalid: Array<{ index: number, problems: ValidationProblem[] }> = []
+    const report = new InvalidReport()
     items.forEach((item, index) => {
-      const result = validateEnvelope(item)
+      const result = validateEnvelope(item, report.full ? 0 : MAX_PROBLEMS)
       if (result.ok) envelopes.push(result.envelope)
-      else invalid.push({ index, problems: result.problems })
+      else report.add(index, result.problems, result.more)
     })
-    if (invalid.length > 0) {
-      app.broker.metrics.rejected.invalid_event += invalid.length
-      const first = invalid[0]!.problems[0]!
+    if (report.invalidEvents > 0) {
+      metrics.rejected.invalid_event += report.invalidEvents
+      const { index, problems: [first] } = report.invalid[0]!
       return reply.code(400).send({
         error: 'invalid_event',
-        message: `${invalid.length} of ${items.length} events are invalid, so none was published; ` +
-          `first: ${single ? '' : `[${invalid[0]!.index}]`}${first.path} ${first.message}`,
-        invalid
+        message: `${report.invalidEvents} of ${items.length} events are invalid, so none was published; ` +
+          `first: ${single ? '' : `[${index}]`}${first!.path} ${first!.message}`,
+        invalid: report.invalid,
+        invalidEvents: report.invalidEvents,
+        unlistedEvents: report.unlistedEvents
+      })
+    }
+
+    const { publisher, described } = publishers.get(request)!
+    const allowed = quota.take(publisher, envelopes.length)
+    if (!allowed.ok) {
+      metrics.publishesRateLimited++
+      metrics.rejected.publish_rate_exceeded += envelopes.length
+      return reply.code(429).header('retry-after', String(allowed.retryAfterS)).send({
+        error: 'publish_rate_exceeded',
+        message: `${described} may publish ${options.ratePerSecond} events a second (a burst of ${options.ratePerSecond}); ` +
+          `this batch of ${envelopes.length} was not published: retry after ${allowed.retryAfterS} s`
       })
     }
 
@@ -85,9 +98,10 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
     try {
       ids = await app.fanout.publish(envelopes)
     } catch (error) {
-      // The fan-out fails only when Redis does not answer (RedisUnavailable); nothing was published.
+      // Anything else is a bug: the error handler logs it and answers 500, telling the client nothing.
+      if (!(error instanceof RedisUnavailable)) throw error
       return reply.code(503).header('retry-after', String(RETRY_AFTER_S))
-        .send({ error: 'redis_unavailable', message: `${(error as Error).message}; try again in a few seconds` })
+        .send({ error: 'redis_unavailable', message: `${error.message}; try again in a few seconds` })
     }
     return reply.code(202).send(single ? { id: ids[0] } : { ids })
   })
