@@ -100,8 +100,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     maxPublishBatch: config.maxPublishBatch,
     publishToken: config.publishToken,
     production: config.production,
-    ratePerSecond: config.publishRatePerSecond,
-    authCookie: config.auth.cookieName
+    ratePerSecond: config.publishRatePerSecond
   })
   app.register(stats, { instanceId: config.instanceId })
   return app

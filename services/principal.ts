@@ -8,6 +8,8 @@ export const BEARER_CHALLENGE = { 'www-authenticate': 'Bearer realm="flowfi-even
 
 /** Who a verified token speaks for, and what it may read. */
 export interface Principal {
+  /** The token's `sub`, whatever it names ('' when it has none): who a publisher's quota is kept for. */
+  subject: string
   /** The Stellar account of a user token; undefined for a service token. */
   account: string | undefined
   scopes: ReadonlySet<string>
@@ -26,9 +28,10 @@ export function principalFromClaims (claims: Record<string, unknown>, clockToler
     ...(typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : []),
     ...strings(claims.scopes)
   ])
-  const sub = typeof claims.sub === 'string' && isStellarAccountId(claims.sub) ? claims.sub : undefined
+  const subject = typeof claims.sub === 'string' ? claims.sub : ''
   return {
-    account: sub,
+    subject,
+    account: isStellarAccountId(subject) ? subject : undefined,
     scopes,
     streams: new Set(strings(claims.streams)),
     acceptedUntil: typeof claims.exp === 'number' ? (claims.exp + clockToleranceS) * 1000 : undefined

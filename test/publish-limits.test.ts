@@ -45,14 +45,14 @@ t.test('an authenticated publisher is not under the per-address limit of the oth
   const { url } = await startApp(t, { ...jwtEnv, PUBLISH_TOKEN: TOKEN })
   t.same(await statuses(url, 700, bearer(TOKEN)), { 202: 700 }, 'PUBLISH_TOKEN: 700 events from one address')
   t.same(await statuses(url, 700, publisher('backend')), { 202: 700 }, 'a JWT with events:publish: 700 more')
-  const anonymous = bearer(signJwt({ scope: 'events:publish' }, { alg: 'HS256', secret: SECRET }))
+  const anonymous = bearer(signJwt({ scope: 'events:publish', exp: nowS() + 600 }, { alg: 'HS256', secret: SECRET }))
   t.equal((await publish(url, batch(1)[0], anonymous)).status, 202, 'a token without sub publishes too (the subject is "")')
 })
 
 t.test('missing or failed credentials stay under the per-address limit: guessing tokens is throttled', async t => {
   const { url } = await startApp(t, { ...jwtEnv, PUBLISH_TOKEN: TOKEN, RATE_LIMIT_PER_MINUTE: '5' })
   t.same(await statuses(url, 3, bearer('a-guessed-token-0123456789')), { 401: 3 })
-  t.same(await statuses(url, 1, bearer(signJwt({ sub: 'reader', scope: 'events:all' }, { alg: 'HS256', secret: SECRET }))), { 403: 1 },
+  t.same(await statuses(url, 1, bearer(signJwt({ sub: 'reader', scope: 'events:all', exp: nowS() + 600 }, { alg: 'HS256', secret: SECRET }))), { 403: 1 },
     'a token without the scope')
   t.same(await statuses(url, 1, {}), { 401: 1 })
   const throttled = await publish(url, batch(1)[0], bearer('another-guess-0123456789'))
@@ -63,7 +63,7 @@ t.test('missing or failed credentials stay under the per-address limit: guessing
 
 t.test('each publisher has a quota of PUBLISH_RATE_PER_SECOND events; a batch counts its events, all or none', async t => {
   const { url, app } = await startApp(t, { ...jwtEnv, PUBLISH_TOKEN: TOKEN, PUBLISH_RATE_PER_SECOND: '5', MAX_PUBLISH_BATCH: '5' })
-  const client = await subscribe(t, url, 'all=true', bearer(signJwt({ scope: 'events:all' }, { alg: 'HS256', secret: SECRET })))
+  const client = await subscribe(t, url, 'all=true', bearer(signJwt({ scope: 'events:all', exp: nowS() + 600 }, { alg: 'HS256', secret: SECRET })))
 
   const alice = await exhaust(url, 5, publisher('alice'))
   t.ok(alice.accepted >= 1, 'the burst is accepted')

@@ -26,7 +26,7 @@ if (await redisAnswers(t)) {
 
     await waitUntil('a bridges', () => a.app.fanout.bridging)
     const admin = redisClient(t)
-    await admin.publish('stream-events', deep)
+    await admin.publish(env.REDIS_CHANNEL!, deep)
     await waitUntil('the channel message is dropped as malformed', () => a.app.fanout.channelMessages.malformed === 1)
     t.equal(a.app.fanout.channelMessages.failed, 0, 'refused before Redis is asked to take it')
     t.equal(await admin.xlen(`${env.REDIS_PREFIX}events`), 0)

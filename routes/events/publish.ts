@@ -13,8 +13,6 @@ export interface PublishOptions {
   production: boolean
   /** Events a second each publisher may publish, in bursts of as many; at least `maxPublishBatch`. */
   ratePerSecond: number
-  /** The cookie a JWT may come in. */
-  authCookie: string
 }
 
 /** What a publisher is told to wait while Redis is away: ioredis reconnects within seconds. */

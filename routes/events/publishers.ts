@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { BEARER_CHALLENGE, bearerToken, SCOPE_PUBLISH, tokenOf } from '../../services/principal.js'
+import { BEARER_CHALLENGE, bearerToken, SCOPE_PUBLISH } from '../../services/principal.js'
 
 /** Who a publish request speaks for: the key of its quota, or why it may not publish. */
 export type PublisherIdentity =
@@ -10,8 +10,6 @@ export type PublisherIdentity =
 export interface PublisherOptions {
   /** When set, `Authorization: Bearer <publishToken>` publishes (as one publisher). */
   publishToken: string | undefined
-  /** The cookie a JWT may come in, as the auth plugin reads it. */
-  authCookie: string
 }
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
@@ -38,10 +36,7 @@ export function publisherIdentifier (app: FastifyInstance, options: PublisherOpt
       if (!verdict.principal.scopes.has(SCOPE_PUBLISH)) {
         return { ok: false, status: 403, headers: {}, body: { error: 'forbidden', message: `this token lacks the ${SCOPE_PUBLISH} scope` } }
       }
-      // Verified just now: its claims can be read as they are.
-      const token = tokenOf(request.headers, request.query as Record<string, unknown>, options.authCookie)!
-      const { sub } = app.jwt.decode<{ sub?: unknown }>(token)!
-      return { ok: true, publisher: `sub:${typeof sub === 'string' ? sub : ''}`, described: 'this publisher' }
+      return { ok: true, publisher: `sub:${verdict.principal.subject}`, described: 'this publisher' }
     }
     if (expected === undefined) return { ok: true, publisher: `address:${request.ip}`, described: 'this address' }
     return unauthorized('unauthorized', 'publishing needs Authorization: Bearer <PUBLISH_TOKEN>')
