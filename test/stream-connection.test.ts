@@ -201,17 +201,21 @@ t.test('memory stays bounded whatever a stream\'s client sends: megabytes of pip
   await waitUntil('the streams are let go', () => app.broker.stats().connections.total === 0)
 })
 
-/** What plain Node (same version, same defaults) answers to these bytes: the status line's code. */
-async function nodeAnswers (bytes: Buffer): Promise<string> {
-  const server = http.createServer((_request, response) => response.end('ok'))
+/**
+ * What plain Node (this version, its defaults) makes of these bytes: the status it answers, and for a
+ * request it took, whether the request still had its Authorization header.
+ */
+async function nodeAnswers (bytes: Buffer | string): Promise<{ status: string, authorization: boolean }> {
+  const server = http.createServer((request, response) => response.end(String(request.headers.authorization !== undefined)))
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   try {
     const client = await rawClient({ teardown () {} }, `http://127.0.0.1:${(server.address() as AddressInfo).port}`)
     client.socket.write(bytes)
-    await waitUntil('an answer', () => /^HTTP\/1\.1 \d{3}/.test(client.received()))
+    // A refusal closes the connection; a request taken is answered "true" or "false".
+    await waitUntil('an answer', () => client.ended() || /\r\n\r\n(true|false)$/.test(client.received()))
     client.socket.destroy()
-    return client.received().slice(9, 12)
+    return { status: client.received().slice(9, 12), authorization: client.received().endsWith('true') }
   } finally {
     server.close()
   }
@@ -224,17 +228,20 @@ t.test('the intake takes only heads Node would take', async t => {
 
   for (const byte of [0x80, 0xe9, 0xff]) {
     const bytes = Buffer.concat([Buffer.from('GET /events/subscribe?all=true&x='), Buffer.from([byte]), Buffer.from(' HTTP/1.1\r\nHost: x\r\n\r\n')])
-    t.equal(await nodeAnswers(bytes), '400', `Node refuses 0x${byte.toString(16)} in the target`)
+    t.equal((await nodeAnswers(bytes)).status, '400', `Node refuses 0x${byte.toString(16)} in the target`)
     const client = await rawClient(t, url)
     client.socket.write(bytes)
     await waitUntil('an answer', () => /^HTTP\/1\.1 \d{3}/.test(client.received()))
     t.match(client.received(), /^HTTP\/1\.1 400 /, `so does the service (0x${byte.toString(16)})`)
   }
 
-  // Node keeps the first 2000 headers (maxHeadersCount) and drops the rest: here, the token.
+  // Past maxHeadersCount (2000) Node 20 drops the headers (here, the token); Node 24 refuses the head.
   const many = Array.from({ length: 2000 }, (_, i) => `${i.toString(36)}:\r\n`).join('')
+  const bytes = `GET /events/subscribe?all=true HTTP/1.1\r\nHost: x\r\n${many}Authorization: Bearer ${token}\r\n\r\n`
+  const node = await nodeAnswers(bytes)
   const client = await rawClient(t, url)
-  client.socket.write(`GET /events/subscribe?all=true HTTP/1.1\r\nHost: x\r\n${many}Authorization: Bearer ${token}\r\n\r\n`)
+  client.socket.write(bytes)
   await waitUntil('an answer', () => /^HTTP\/1\.1 \d{3}/.test(client.received()))
-  t.match(client.received(), /^HTTP\/1\.1 401 [^]*"error":"missing_token"/, 'more headers than Node keeps: read as Node reads them')
+  const expected = node.status !== '200' ? node.status : node.authorization ? '200' : '401'
+  t.equal(client.received().slice(9, 12), expected, `more headers than Node keeps: read as Node reads them (Node: ${node.status})`)
 })
