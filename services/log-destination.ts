@@ -27,50 +27,54 @@ export interface LogDestinationOptions {
 export class LogDestination {
   /** Lines lost: refused by the descriptor, or arrived while the buffer was full. */
   droppedLines = 0
-  private readonly queue: Buffer[] = []
-  private queuedBytes = 0
+  readonly #fd: number
+  readonly #options: LogDestinationOptions
+  readonly #queue: Buffer[] = []
+  #queuedBytes = 0
   /** The end of a batch that the descriptor took only part of. */
-  private rest: Buffer | undefined
-  private retry: NodeJS.Timeout | undefined
+  #rest: Buffer | undefined
+  #retry: NodeJS.Timeout | undefined
 
-  constructor (private readonly fd: number, private readonly options: LogDestinationOptions) {
+  constructor (fd: number, options: LogDestinationOptions) {
     if (!Number.isInteger(fd) || fd < 0) throw new TypeError('log destination: fd must be a file descriptor')
     if (!Number.isInteger(options.maxBufferedBytes) || options.maxBufferedBytes < 1) {
       throw new TypeError('log destination: maxBufferedBytes must be a positive integer')
     }
+    this.#fd = fd
+    this.#options = options
   }
 
   /** Takes one line (pino writes each line, newline included, in one call). */
   write (line: string): void {
     const bytes = Buffer.from(line)
-    if (this.queuedBytes + bytes.length > this.options.maxBufferedBytes) {
+    if (this.#queuedBytes + bytes.length > this.#options.maxBufferedBytes) {
       this.droppedLines++
       return
     }
-    this.queue.push(bytes)
-    this.queuedBytes += bytes.length
+    this.#queue.push(bytes)
+    this.#queuedBytes += bytes.length
     // While a retry is due, the descriptor is full: the line waits its turn.
-    if (this.retry === undefined) this.flush()
+    if (this.#retry === undefined) this.flush()
   }
 
   /** Writes what the descriptor takes now, without waiting (at exit: what it does not take is lost). */
   flush (): void {
-    clearTimeout(this.retry)
-    this.retry = undefined
-    while (this.rest !== undefined || this.queue.length > 0) {
-      if (!this.writeNext()) {
-        this.retry = setTimeout(() => this.flush(), RETRY_MS).unref()
+    clearTimeout(this.#retry)
+    this.#retry = undefined
+    while (this.#rest !== undefined || this.#queue.length > 0) {
+      if (!this.#writeNext()) {
+        this.#retry = setTimeout(() => this.flush(), RETRY_MS).unref()
         return
       }
     }
   }
 
   /** Writes the rest of a batch, or the next batch; false when the descriptor took nothing (full). */
-  private writeNext (): boolean {
-    const chunk = this.rest ?? this.takeBatch()
+  #writeNext (): boolean {
+    const chunk = this.#rest ?? this.#takeBatch()
     let written: number
     try {
-      written = writeSync(this.fd, chunk)
+      written = writeSync(this.#fd, chunk)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
         written = 0
@@ -80,17 +84,17 @@ export class LogDestination {
         written = chunk.length
       }
     }
-    this.rest = written < chunk.length ? chunk.subarray(written) : undefined
+    this.#rest = written < chunk.length ? chunk.subarray(written) : undefined
     return written > 0
   }
 
   /** Takes whole lines off the queue, up to PIPE_BUF bytes, or the first line alone if longer. */
-  private takeBatch (): Buffer {
+  #takeBatch (): Buffer {
     let count = 1
-    let bytes = this.queue[0]!.length
-    while (count < this.queue.length && bytes + this.queue[count]!.length <= PIPE_BUF) bytes += this.queue[count++]!.length
-    const lines = this.queue.splice(0, count)
-    this.queuedBytes -= bytes
+    let bytes = this.#queue[0]!.length
+    while (count < this.#queue.length && bytes + this.#queue[count]!.length <= PIPE_BUF) bytes += this.#queue[count++]!.length
+    const lines = this.#queue.splice(0, count)
+    this.#queuedBytes -= bytes
     return count === 1 ? lines[0]! : Buffer.concat(lines, bytes)
   }
 }
