@@ -79,7 +79,7 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
       () => [{ value: m.slowConsumerDisconnects }]),
     collected('sse_buffered_bytes', 'Bytes written to streams and not yet taken by their clients.', 'gauge', () => [{ value: broker.bufferedBytes() }]),
     collected('sse_history_events', 'Events kept for resume.', 'gauge', () => [{ value: broker.stats().history.events }]),
-    collected('flowfi_events_log_lines_dropped_total', 'Log lines dropped: standard output refused them or was not taking them.', 'counter',
+    collected('sse_log_lines_dropped_total', 'Log lines dropped: standard output refused them or was not taking them.', 'counter',
       () => [{ value: options.droppedLogLines() }])
   ]) registry.registerMetric(metric as never)
   const fanout = app.fanout

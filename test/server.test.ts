@@ -34,10 +34,10 @@ async function exitOf (server: Server): Promise<[number | null, NodeJS.Signals |
   }
 }
 
-/** flowfi_events_log_lines_dropped_total, from /metrics on the main port (METRICS_PORT=0). */
+/** sse_log_lines_dropped_total, from /metrics on the main port (METRICS_PORT=0). */
 async function droppedLogLines (url: string): Promise<number | undefined> {
   const text = await (await fetch(`${url}/metrics`)).text()
-  const match = /^flowfi_events_log_lines_dropped_total (\d+)$/m.exec(text)
+  const match = /^sse_log_lines_dropped_total (\d+)$/m.exec(text)
   return match === null ? undefined : Number(match[1])
 }
 
