@@ -90,10 +90,21 @@ t.test('a refused subscribe closes its connection once answered, whatever the cl
 
   const { url, app } = await startApp(t, { LOG_LEVEL: 'silent' })
   app.broker.beginDrain()
-  const client = await rawClient(t, url)
-  client.socket.write('GET /events/subscribe?all=true HTTP/1.1\r\nHost: x\r\n\r\n')
-  await serverLetGo(client)
-  t.match(client.received(), /^HTTP\/1\.1 200 OK\r\n[^]*retry: \d+\n\n\r\n0\r\n\r\n$/, 'draining: told to retry, then let go')
+  const draining: Array<[string, string[]]> = [
+    ['read by the intake', ['GET /events/subscribe?all=true HTTP/1.1\r\nHost: x\r\n\r\n']],
+    ['read by Node (a repeated header)', ['GET /events/subscribe?all=true HTTP/1.1\r\nHost: x\r\nA: 1\r\nA: 2\r\n\r\n']],
+    ['on a kept-alive connection', ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /events/subscribe?all=true HTTP/1.1\r\nHost: x\r\n\r\n']]
+  ]
+  for (const [what, requests] of draining) {
+    const client = await rawClient(t, url)
+    for (const request of requests) {
+      client.socket.write(request)
+      await waitUntil('an answer', () => client.received().endsWith('}') || client.received().includes('retry:'))
+    }
+    await serverLetGo(client)
+    t.match(client.received(), /HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n[^]*retry: \d+\n\n\r\n0\r\n\r\n$/i,
+      `draining, ${what}: told to retry, then let go`)
+  }
 })
 
 const EVENT = { event: 'stream.cancelled', data: { streamId: '7' } }

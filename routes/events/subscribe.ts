@@ -22,6 +22,8 @@ const HEADERS = {
 }
 /** An HTTP/1.1 stream says keep-alive; an HTTP/1.0 one ends with its connection, so it does not. */
 const HEADERS_1_1 = { ...HEADERS, connection: 'keep-alive' }
+/** A retry hint ends at once, and its connection with it (Node closes a response that says close). */
+const RETRY_LATER_1_1 = { ...HEADERS, connection: 'close' }
 
 type SubscribeQuery = Record<string, string | string[] | undefined>
 
@@ -142,7 +144,8 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     const chunked = request.raw.httpVersion === '1.1'
     response.useChunkedEncodingByDefault = chunked
     // Headers set by hooks (rate limit, CORS) go out too: hijacking skips Fastify's own sending of them.
-    response.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, ...(chunked ? HEADERS_1_1 : HEADERS) })
+    const head = !chunked ? HEADERS : retryLater === undefined ? HEADERS_1_1 : RETRY_LATER_1_1
+    response.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, ...head })
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
     if (retryLater !== undefined) {
