@@ -21,7 +21,7 @@ export interface Fanout {
   participantsOf (streamIds: readonly string[]): Promise<Map<string, readonly string[]>>
   /** Redis mode: whether both connections answer. Always true in memory mode. */
   readonly redisUp: boolean
-  /** Redis mode: whether this instance bridges the pub/sub channel into the log now. */
+  /** Redis mode: whether this instance holds the bridge lease and is subscribed to the pub/sub channel now. */
   readonly bridging: boolean
   /** Redis mode: the id of the newest event read from the log. */
   readonly lastId: string | undefined
@@ -161,7 +161,8 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   }
   const reader = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:reader` })
   const log = new RedisEventLog(commands, { prefix: config.prefix, ...options.history, participantsTtlS: config.participantsTtlS })
-  let subscriber: { connection: Redis, closing: () => void, ping: NodeJS.Timeout } | undefined
+  /** The bridge's connection while this instance holds the lease; `subscribed` once Redis confirmed it. */
+  let subscriber: { connection: Redis, closing: () => void, ping: NodeJS.Timeout, subscribed: boolean } | undefined
   let stopping = false
   const closingReader = watch(reader, 'reader', app.log)
   // What the log's reader reports can repeat without end (a foreign client's flood): a line a minute.
@@ -191,15 +192,21 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
   const lease = new BridgeLease(commands, log.leaseKey, options.instanceId, config.bridgeLeaseMs, {
     acquired () {
       app.log.info({ channel: config.channel }, 'bridge lease taken: this instance logs the channel\'s messages')
-      const connection = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:bridge`, socketTimeout: SOCKET_TIMEOUT_MS })
+      // Subscribed by hand on every connection rather than by ioredis' autoResubscribe, whose SUBSCRIBE
+      // nobody awaits: `bridging` says a message published now is taken, not only that the lease is held.
+      const connection = commands.duplicate({ ...longLived, connectionName: `${options.instanceId}:bridge`, socketTimeout: SOCKET_TIMEOUT_MS, autoResubscribe: false })
       // A subscribed connection answers nothing else: a ping now and then is how a dead one is noticed.
       const ping = setInterval(() => { connection.ping().catch(quietly('bridge ping: Redis did not answer')) }, config.bridgeLeaseMs / 3)
-      subscriber = { connection, closing: watch(connection, 'bridge', app.log), ping }
+      const entry = { connection, closing: watch(connection, 'bridge', app.log), ping, subscribed: false }
+      subscriber = entry
       // As bytes: the size bound is in bytes, and an oversized message is never decoded.
       connection.on('messageBuffer', (_channel: Buffer, message: Buffer) => bridge.take(message))
-      connection.subscribe(config.channel).catch((error: Error) => {
-        app.log.error({ err: error, channel: config.channel }, 'could not subscribe to the channel: the bridge lease is given up')
-        void lease.yield()
+      connection.on('close', () => { entry.subscribed = false })
+      connection.on('ready', () => {
+        connection.subscribe(config.channel).then(() => { entry.subscribed = true }, (error: Error) => {
+          app.log.error({ err: error, channel: config.channel }, 'could not subscribe to the channel: the bridge lease is given up')
+          void lease.yield()
+        })
       })
     },
     lost () {
@@ -243,7 +250,7 @@ const redisFanout: FastifyPluginAsync<RedisFanoutOptions> = async (app, options)
       return commands.status === 'ready' && reader.status === 'ready'
     },
     get bridging () {
-      return lease.held
+      return subscriber?.subscribed ?? false
     },
     get lastId () {
       return log.lastId

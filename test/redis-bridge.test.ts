@@ -14,7 +14,8 @@ if (await redisAnswers(t)) {
     const leaseKey = `${env.REDIS_PREFIX}bridge`
     const bridge = runEntry('server', [], { ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', INSTANCE_ID: 'doomed', LOG_LEVEL: 'warn' })
     t.teardown(() => bridge.child.kill('SIGKILL'))
-    await waitUntil('the process holds the lease', async () => (await admin.get(leaseKey))?.startsWith('doomed:') === true, 10_000)
+    const subscribers = async (): Promise<number> => (await admin.pubsub('NUMSUB', env.REDIS_CHANNEL!) as [string, number])[1]
+    await waitUntil('the process holds the lease and listens', async () => (await admin.get(leaseKey))?.startsWith('doomed:') === true && await subscribers() === 1, 10_000)
     const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
     const client = await subscribe(t, b.url, 'streams=9')
     await admin.publish(env.REDIS_CHANNEL!, JSON.stringify(cancelled('9')))
