@@ -64,7 +64,7 @@ const auth: FastifyPluginCallback<AuthConfig> = (app, options, done) => {
           return {
             ok: false,
             error: 'missing_token',
-            message: `no token: send Authorization: Bearer <token>, the ${options.cookieName} cookie, or access_token`
+            message: `no token: send Authorization: Bearer <token>, the ${options.cookieName} cookie, or the access_token or token query parameter`
           }
         }
         try {

@@ -4,9 +4,10 @@
 // FLOWFI_EVENTS_URL (default http://localhost:3001) picks the server, PUBLISH_TOKEN the token.
 import { randomBytes } from 'node:crypto'
 import { encodeStellarAccountId } from '../services/stellar-key.js'
+import { EVENT_TYPES } from '../services/protocol.js'
 
 const USAGE = `usage: npm run publish -- <event> '<data as JSON>' | demo
-  event: stream.created, stream.topped_up, stream.withdrawn, stream.cancelled or stream.completed`
+  event: ${EVENT_TYPES.join(', ')}`
 
 function demoEvents (): unknown[] {
   const streamId = `demo-${Date.now()}`

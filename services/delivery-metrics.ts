@@ -1,12 +1,11 @@
-import { EVENT_TYPES, type EventType } from './event-schema.js'
+import { EVENT_TYPES, RESYNC_REASONS, type EventType } from './protocol.js'
 
 /** The one place delivery is counted: `/events/stats` and `/metrics` both read it. */
 
 export const CONNECTION_RESULTS = ['opened', 'bad_request', 'unauthorized', 'forbidden', 'draining', 'unavailable', 'too_many_per_ip', 'over_capacity'] as const
 export type ConnectionResult = typeof CONNECTION_RESULTS[number]
 
-export const RESYNC_REASONS = ['malformed_id', 'unknown_id', 'expired', 'replay_limit', 'gap'] as const
-export type ResyncReason = typeof RESYNC_REASONS[number]
+export { RESYNC_REASONS, type ResyncReason } from './protocol.js'
 
 export const REJECT_REASONS = ['invalid_event', 'invalid_batch', 'unauthorized', 'publish_rate_exceeded'] as const
 export type RejectReason = typeof REJECT_REASONS[number]

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { streamIdOf, type Envelope, type EventType } from './event-schema.js'
+import { routeOf, type Envelope, type EventType } from './event-schema.js'
+import { CLOSING, RESYNC, type ControlEventData } from './protocol.js'
 import { compareEventIds, EventIdGenerator, formatEventId, parseEventId, type EventId } from './event-id.js'
 import { EventLog, type EventLogLimits, type LoggedEvent } from './event-log.js'
 import { encodeEvent } from './sse-frame.js'
@@ -34,7 +35,8 @@ export interface IdentifiedEvent {
   readonly type: EventType
   /** The event's data, serialised as JSON. */
   readonly data: string
-  readonly streamId: string
+  /** Undefined for an event that reaches no `streams=` subscriber (an admin event, one sent `to` accounts). */
+  readonly streamId: string | undefined
   readonly users: readonly string[]
 }
 
@@ -51,7 +53,7 @@ const MAX_CLOCK_SKEW_MS = 10_000
 /** Longest client-sent id echoed back in `events.resync`. */
 const MAX_ECHOED_ID = 64
 /** The last frame of a stream whose token has expired: the client fetches a new token. */
-const TOKEN_EXPIRED = encodeEvent(undefined, 'events.closing', JSON.stringify({ reason: 'token_expired' }))
+const TOKEN_EXPIRED = encodeEvent(undefined, CLOSING, JSON.stringify({ reason: 'token_expired' } satisfies ControlEventData[typeof CLOSING]))
 
 /**
  * The in-process hub: gives each published event its id, serialises it once, logs it, and writes
@@ -171,8 +173,8 @@ export class EventBroker {
 
   #publishOne (envelope: Envelope, data: string): string {
     const id = this.#ids.next()
-    const streamId = streamIdOf(envelope)
-    const users = this.#participantsOf(streamId, envelope)
+    const { streamId, accounts } = routeOf(envelope)
+    const users = streamId === undefined ? accounts : this.#participate(streamId, accounts)
     this.#accept({ id, type: envelope.event, data, streamId, users }, performance.now())
     return formatEventId(id)
   }
@@ -272,12 +274,9 @@ export class EventBroker {
     this.#lastFlushTook = this.#lastFlushEnded - started
   }
 
-  #participantsOf (streamId: string, envelope: Envelope): readonly string[] {
-    const named = envelope.users ?? []
-    if (envelope.event === 'stream.created') {
-      return this.#participants.remember(streamId, [envelope.data.sender, envelope.data.recipient, ...named])
-    }
-    return named.length > 0 ? this.#participants.remember(streamId, named) : this.#participants.get(streamId)
+  /** Adds accounts to a stream's participants; returns them all. */
+  #participate (streamId: string, accounts: readonly string[]): readonly string[] {
+    return accounts.length > 0 ? this.#participants.remember(streamId, accounts) : this.#participants.get(streamId)
   }
 
   /**
@@ -363,8 +362,8 @@ export class EventBroker {
   #resync (connection: SseConnection, reason: ResyncReason, lastEventId: string): void {
     this.metrics.resyncs[reason]++
     const newest = this.#log.newestId
-    const data = JSON.stringify({ reason, lastEventId: lastEventId.slice(0, MAX_ECHOED_ID) })
-    connection.write(encodeEvent(newest === undefined ? '' : formatEventId(newest), 'events.resync', data))
+    const data = JSON.stringify({ reason, lastEventId: lastEventId.slice(0, MAX_ECHOED_ID) } satisfies ControlEventData[typeof RESYNC])
+    connection.write(encodeEvent(newest === undefined ? '' : formatEventId(newest), RESYNC, data))
   }
 
   /** Writes the same frame (a heartbeat) to every live connection; a replay needs none. */
@@ -435,5 +434,5 @@ function matcher (filters: Filters): (event: LoggedEvent) => boolean {
   if (filters.all) return () => true
   const streams = new Set(filters.streams)
   const users = new Set(filters.users)
-  return event => streams.has(event.streamId) || event.users.some(user => users.has(user))
+  return event => (event.streamId !== undefined && streams.has(event.streamId)) || event.users.some(user => users.has(user))
 }

@@ -5,7 +5,7 @@ export interface LoggedEvent {
   readonly id: EventId
   /** When it was published (ms since the epoch): what the age bound is measured against. */
   readonly at: number
-  readonly streamId: string
+  readonly streamId: string | undefined
   readonly users: readonly string[]
   readonly frame: Buffer
 }

@@ -1,12 +1,13 @@
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, ValueErrorType, type TypeCheck } from '@sinclair/typebox/compiler'
-import { isStellarAccountId } from './stellar-key.js'
+import { isStellarAddress } from './stellar-key.js'
+import { EVENT_TYPES, STREAMLESS_EVENT_TYPES, type Envelope, type EventData, type EventType, type StreamlessEventType } from './protocol.js'
 
-FormatRegistry.Set('stellar-account-id', isStellarAccountId)
+FormatRegistry.Set('stellar-address', isStellarAddress)
 
 /** The pattern that stream ids in subscriptions and events must match. */
 export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
-/** At most this many users a publisher may name in one envelope. */
+/** At most this many accounts a publisher may name in `users` or `to` of one envelope. */
 export const MAX_ENVELOPE_USERS = 16
 /**
  * How deep `data` may nest objects and arrays, itself the first level. Far more than FlowFi's events
@@ -19,7 +20,7 @@ export const MAX_PROBLEMS = 10
 export const MAX_PATH_CHARS = 200
 
 // Numbers above 2^53 lose digits in JSON.parse, so only safe integers are accepted as numbers;
-// larger amounts must come as decimal strings.
+// larger values (u64 ids and times, i128 amounts) must come as decimal strings.
 const SafeInteger = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 
 const StreamId = Type.Union([
@@ -27,63 +28,76 @@ const StreamId = Type.Union([
   SafeInteger
 ], { errorMessage: 'must be a stream id: 1 to 64 of A-Z a-z 0-9 _ -, or a non-negative integer' })
 
-const AccountId = Type.String({
-  format: 'stellar-account-id',
-  errorMessage: 'must be a Stellar account id (G followed by 55 base32 characters, valid checksum)'
+const Address = Type.String({
+  format: 'stellar-address',
+  errorMessage: 'must be a Stellar account (G…) or contract (C…) address: 56 base32 characters with a valid checksum'
 })
 
 const Amount = Type.Union([
-  Type.String({ pattern: '^(0|[1-9][0-9]{0,63})(\\.[0-9]{1,32})?$' }),
+  Type.String({ pattern: '^(0|[1-9][0-9]*)(\\.[0-9]+)?$' }),
   SafeInteger
 ], { errorMessage: 'must be a non-negative decimal string such as "12.5" or a safe integer' })
 
-export const StreamCreatedData = Type.Object({
-  id: StreamId,
-  sender: AccountId,
-  recipient: AccountId
-}, { additionalProperties: true })
+const U64 = Type.Union([
+  Type.String({ pattern: '^(0|[1-9][0-9]{0,19})$' }),
+  SafeInteger
+], { errorMessage: 'must be a non-negative integer: a safe integer, or a decimal string' })
 
-export const StreamAmountData = Type.Object({
-  streamId: StreamId,
-  amount: Amount
-}, { additionalProperties: true })
+const U32 = Type.Integer({ minimum: 0, maximum: 0xffffffff, errorMessage: 'must be an integer from 0 to 4294967295' })
 
-export const StreamRefData = Type.Object({
-  streamId: StreamId
-}, { additionalProperties: true })
+/** An object schema whose other fields pass through. */
+const open = <P extends Record<string, TSchema>>(properties: P) => Type.Object(properties, { additionalProperties: true })
+const optional = <T extends TSchema>(schema: T) => Type.Optional(schema)
 
-export const EVENT_TYPES = [
-  'stream.created', 'stream.topped_up', 'stream.withdrawn', 'stream.cancelled', 'stream.completed'
-] as const
-export type EventType = typeof EVENT_TYPES[number]
+/** The fields each type's `data` may carry, checked when present; the required ones are required. */
+export const EVENT_DATA_SCHEMAS = {
+  // Either `streamId` or `id`: checked after the schema (see checkStreamCreated).
+  'stream.created': open({
+    streamId: optional(StreamId),
+    id: optional(StreamId),
+    sender: Address,
+    recipient: Address,
+    tokenAddress: optional(Address),
+    ratePerSecond: optional(Amount),
+    depositedAmount: optional(Amount),
+    startTime: optional(U64)
+  }),
+  'stream.topped_up': open({ streamId: StreamId, amount: optional(Amount), newDepositedAmount: optional(Amount) }),
+  'stream.withdrawn': open({ streamId: StreamId, recipient: optional(Address), amount: optional(Amount) }),
+  'stream.cancelled': open({ streamId: StreamId, refundedAmount: optional(Amount), amountWithdrawn: optional(Amount) }),
+  'stream.completed': open({ streamId: StreamId, recipient: optional(Address), totalWithdrawn: optional(Amount) }),
+  'stream.paused': open({ streamId: StreamId, sender: optional(Address), pausedAt: optional(U64) }),
+  'stream.resumed': open({ streamId: StreamId, sender: optional(Address), newEndTime: optional(U64) }),
+  'stream.fee_collected': open({ streamId: StreamId, treasury: optional(Address), feeAmount: optional(Amount), token: optional(Address) }),
+  'stream.fee_config_updated': open({
+    admin: optional(Address),
+    oldTreasury: optional(Address),
+    newTreasury: optional(Address),
+    oldFeeRateBps: optional(U32),
+    newFeeRateBps: optional(U32)
+  }),
+  'stream.admin_transferred': open({ previousAdmin: optional(Address), newAdmin: optional(Address) })
+} satisfies Record<EventType, TSchema>
 
-/** Extra fields pass through to subscribers untouched. */
-type Open<T> = T & Record<string, unknown>
-export type StreamCreated = Open<Static<typeof StreamCreatedData>>
-export type StreamAmount = Open<Static<typeof StreamAmountData>>
-export type StreamRef = Open<Static<typeof StreamRefData>>
+// The schemas and protocol.ts's types agree (stream.created's either-or is checked after its schema):
+// a type that a schema would refuse names itself in a compile error here.
+type Disagreeing = { [K in EventType]: EventData[K] extends Static<typeof EVENT_DATA_SCHEMAS[K]> ? never : K }[EventType]
+export const SCHEMAS_AGREE: [Disagreeing] extends [never] ? true : Disagreeing = true
 
-/** What a publisher sends: one FlowFi event, and optionally the users it concerns. */
-export type Envelope =
-  | { event: 'stream.created', data: StreamCreated, users?: string[] }
-  | { event: 'stream.topped_up' | 'stream.withdrawn', data: StreamAmount, users?: string[] }
-  | { event: 'stream.cancelled' | 'stream.completed', data: StreamRef, users?: string[] }
+const Accounts = Type.Array(Address, { maxItems: MAX_ENVELOPE_USERS })
 
-const EnvelopeShape = Type.Object({
+/** The envelope around any event: its type, a JSON object, and whom it concerns. */
+export const EnvelopeShape = Type.Object({
   event: Type.Union(EVENT_TYPES.map(type => Type.Literal(type)),
     { errorMessage: `must be one of ${EVENT_TYPES.join(', ')}` }),
   data: Type.Object({}, { additionalProperties: true, errorMessage: 'must be a JSON object' }),
-  users: Type.Optional(Type.Array(AccountId, { maxItems: MAX_ENVELOPE_USERS }))
+  users: Type.Optional(Accounts),
+  to: Type.Optional(Accounts)
 }, { additionalProperties: false })
 
 const checkShape = TypeCompiler.Compile(EnvelopeShape)
-const checkData: Record<EventType, TypeCheck<TSchema>> = {
-  'stream.created': TypeCompiler.Compile(StreamCreatedData),
-  'stream.topped_up': TypeCompiler.Compile(StreamAmountData),
-  'stream.withdrawn': TypeCompiler.Compile(StreamAmountData),
-  'stream.cancelled': TypeCompiler.Compile(StreamRefData),
-  'stream.completed': TypeCompiler.Compile(StreamRefData)
-}
+const checkData = Object.fromEntries(EVENT_TYPES.map(type => [type, TypeCompiler.Compile(EVENT_DATA_SCHEMAS[type])])) as
+  unknown as Record<EventType, TypeCheck<TSchema>>
 
 export interface ValidationProblem {
   /** JSON pointer into the envelope, such as "/data/amount". */
@@ -162,14 +176,54 @@ export function validateEnvelope (value: unknown, maxProblems = MAX_PROBLEMS):
   if (deep !== undefined) return first([deep], maxProblems)
   const check = checkData[value.event]
   if (!check.Check(value.data)) return first(problems(check, value.data, '/data'), maxProblems)
+  const conflict = envelopeConflict(value as Envelope)
+  if (conflict !== undefined) return first([conflict], maxProblems)
   return { ok: true, envelope: value as Envelope }
 }
 
-/** The stream an event is about, as the string that `streams=` subscriptions name. */
-export function streamIdOf (envelope: Envelope): string {
-  return String(envelope.event === 'stream.created' ? envelope.data.id : envelope.data.streamId)
+/** What the schemas cannot say: stream.created's `streamId` or `id`, and `users` or `to`. */
+function envelopeConflict (envelope: Envelope): ValidationProblem | undefined {
+  if (envelope.users !== undefined && envelope.to !== undefined) {
+    return { path: '/to', message: 'cannot come with users: users names participants of the stream, to addresses the event to accounts only' }
+  }
+  if (envelope.event !== 'stream.created') return undefined
+  const { streamId, id } = envelope.data
+  if (streamId === undefined && id === undefined) return { path: '/data/streamId', message: 'is required (or id)' }
+  if (streamId !== undefined && id !== undefined && String(streamId) !== String(id)) {
+    return { path: '/data/id', message: 'must name the same stream as streamId' }
+  }
+  return undefined
+}
+
+export const isStreamless = (type: EventType): type is StreamlessEventType =>
+  (STREAMLESS_EVENT_TYPES as readonly string[]).includes(type)
+
+/**
+ * Where an event goes: to the `streams=` subscribers of its stream, where it has one (admin events and
+ * events addressed with `to` have none), and to the `users=` subscribers of `accounts`. With a stream,
+ * the accounts take part in it from now on, and the event also reaches its participants known before.
+ */
+export interface Route {
+  streamId: string | undefined
+  accounts: readonly string[]
+}
+
+export function routeOf (envelope: Envelope): Route {
+  if (envelope.to !== undefined) return { streamId: undefined, accounts: envelope.to }
+  const named = envelope.users ?? []
+  const accounts = envelope.event === 'stream.created' ? [envelope.data.sender, envelope.data.recipient, ...named] : named
+  return { streamId: streamIdOf(envelope), accounts }
+}
+
+/** The stream an event is about, as the string that `streams=` subscriptions name; none for admin events. */
+export function streamIdOf (envelope: Envelope): string | undefined {
+  if (isStreamless(envelope.event)) return undefined
+  const data = envelope.data as EventData['stream.created']
+  return String(data.streamId ?? data.id)
 }
 
 export function isEventType (value: string): value is EventType {
   return (EVENT_TYPES as readonly string[]).includes(value)
 }
+
+export { EVENT_TYPES, type Envelope, type EventType }

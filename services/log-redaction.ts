@@ -1,7 +1,8 @@
 import querystring from 'fast-querystring'
+import { TOKEN_PARAMETERS } from './protocol.js'
 
 /** Query parameters whose values never reach a log line (compared in lower case). */
-const SECRET_PARAMETERS = new Set(['access_token', 'token'])
+const SECRET_PARAMETERS = new Set<string>(TOKEN_PARAMETERS)
 
 /**
  * Whether a query pair's name is a secret parameter's once the query parser has read it: the router's

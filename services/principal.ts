@@ -1,4 +1,5 @@
-import { isStellarAccountId } from './stellar-key.js'
+import { TOKEN_PARAMETERS } from './protocol.js'
+import { isStellarAddress } from './stellar-key.js'
 import type { Filters } from './subscription-index.js'
 
 export const SCOPE_ALL = 'events:all'
@@ -10,7 +11,7 @@ export const BEARER_CHALLENGE = { 'www-authenticate': 'Bearer realm="flowfi-even
 export interface Principal {
   /** The token's `sub`, whatever it names ('' when it has none): who a publisher's quota is kept for. */
   subject: string
-  /** The Stellar account of a user token; undefined for a service token. */
+  /** The Stellar account (or contract) of a user token; undefined for a service token. */
   account: string | undefined
   scopes: ReadonlySet<string>
   /** Stream ids granted by the `streams` claim. */
@@ -31,7 +32,7 @@ export function principalFromClaims (claims: Record<string, unknown>, clockToler
   const subject = typeof claims.sub === 'string' ? claims.sub : ''
   return {
     subject,
-    account: isStellarAccountId(subject) ? subject : undefined,
+    account: isStellarAddress(subject) ? subject : undefined,
     scopes,
     streams: new Set(strings(claims.streams)),
     acceptedUntil: typeof claims.exp === 'number' ? (claims.exp + clockToleranceS) * 1000 : undefined
@@ -59,7 +60,7 @@ export function bearerToken (authorization: string | undefined): string | undefi
   return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1]
 }
 
-/** The token of a request: `Authorization: Bearer`, then the cookie, then `access_token`. */
+/** The token of a request: `Authorization: Bearer`, then the cookie, then `access_token`, then `token`. */
 export function tokenOf (headers: Record<string, string | string[] | undefined>, query: Record<string, unknown>,
   cookieName: string): string | undefined {
   const bearer = bearerToken(headers.authorization as string | undefined)
@@ -68,7 +69,11 @@ export function tokenOf (headers: Record<string, string | string[] | undefined>,
     const at = pair.indexOf('=')
     if (at > 0 && pair.slice(0, at).trim() === cookieName) return decodedOrAsIs(pair.slice(at + 1).trim())
   }
-  return typeof query.access_token === 'string' && query.access_token !== '' ? query.access_token : undefined
+  for (const name of TOKEN_PARAMETERS) {
+    const value = query[name]
+    if (typeof value === 'string' && value !== '') return value
+  }
+  return undefined
 }
 
 /** A percent-encoded cookie value decoded; one that is not valid encoding as sent (it fails verification). */

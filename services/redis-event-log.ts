@@ -1,5 +1,5 @@
 import type { Redis, Result } from 'ioredis'
-import { streamIdOf, type Envelope, isEventType } from './event-schema.js'
+import { routeOf, type Envelope, isEventType } from './event-schema.js'
 import { compareEventIds, formatEventId, parseEventId, type EventId } from './event-id.js'
 import type { IdentifiedEvent } from './event-broker.js'
 
@@ -63,9 +63,11 @@ const later = (a: EventId, b: EventId | undefined): EventId => b === undefined |
  * (`prev`), so that a reader can tell when entries it never saw were trimmed. Then trims by count and
  * by age, and records the newest id trimmed: a resume from exactly that id has missed nothing, one
  * from before it has (Redis 7.0 keeps no such record for trimming).
- * KEYS: the stream, the bridge lease, the trimmed-up-to id, then each event's participants set.
+ * KEYS: the stream, the bridge lease, the trimmed-up-to id, then the participants set of each event
+ * that has a stream, in order.
  * ARGV: MAXLEN, max age in ms, participants TTL in s, lease owner ('' unless the bridge writes), then
- * for each event: type, data JSON, stream id, users to add (comma-separated).
+ * for each event: type, data JSON, stream id ('' for none), accounts (comma-separated): with a stream,
+ * added to its participants, and the entry names them all; without, the entry names just these.
  */
 const APPEND = `
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then
@@ -92,12 +94,16 @@ if not prev then
   prev = trimmed and readable(trimmed) and trimmed or '0-0'
 end
 local ids = {}
+local key = 3
 for i = 0, (#ARGV - 4) / 4 - 1 do
   local at = 5 + i * 4
-  local participants = KEYS[4 + i]
-  for user in string.gmatch(ARGV[at + 3], '[^,]+') do redis.call('SADD', participants, user) end
-  redis.call('EXPIRE', participants, ARGV[3])
-  local users = table.concat(redis.call('SMEMBERS', participants), ',')
+  local users = ARGV[at + 3]
+  if ARGV[at + 2] ~= '' then
+    key = key + 1
+    for user in string.gmatch(users, '[^,]+') do redis.call('SADD', KEYS[key], user) end
+    redis.call('EXPIRE', KEYS[key], ARGV[3])
+    users = table.concat(redis.call('SMEMBERS', KEYS[key]), ',')
+  end
   prev = redis.call('XADD', KEYS[1], '*', 'event', ARGV[at], 'data', ARGV[at + 1], 'stream', ARGV[at + 2], 'users', users, 'prev', prev)
   ids[#ids + 1] = prev
   -- After an entry added with an explicit id beyond that, Redis gives every later entry one as large:
@@ -176,10 +182,9 @@ export class RedisEventLog {
     const keys = [this.streamKey, this.leaseKey, this.trimmedKey]
     const args: Array<string | number> = [this.options.maxEvents, this.options.maxAgeMs, this.options.participantsTtlS, leaseOwner]
     for (const envelope of envelopes) {
-      const streamId = streamIdOf(envelope)
-      keys.push(this.participantsKey(streamId))
-      const users = envelope.event === 'stream.created' ? [envelope.data.sender, envelope.data.recipient] : []
-      args.push(envelope.event, JSON.stringify(envelope.data), streamId, [...users, ...envelope.users ?? []].join(','))
+      const { streamId, accounts } = routeOf(envelope)
+      if (streamId !== undefined) keys.push(this.participantsKey(streamId))
+      args.push(envelope.event, JSON.stringify(envelope.data), streamId ?? '', accounts.join(','))
     }
     return await this.redis.flowfiAppend(keys.length, ...keys, ...args)
   }
@@ -272,7 +277,7 @@ function readEntry (idText: string, fields: string[]): { ok: true, event: Identi
   if (type === undefined || !isEventType(type) || data === undefined || streamId === undefined || users === undefined) {
     return { ok: false, why: NO_EVENT, id, prev }
   }
-  return { ok: true, event: { id, type, data, streamId, users: users === '' ? [] : users.split(',') }, id, prev }
+  return { ok: true, event: { id, type, data, streamId: streamId === '' ? undefined : streamId, users: users === '' ? [] : users.split(',') }, id, prev }
 }
 
 /** A key of another type than ours (another client wrote it) is read as `absent`, and noted. */

@@ -1,10 +1,12 @@
-// Stellar account ids ("G..." StrKeys): base32 of a version byte, a 32-byte ed25519 public key and a
-// CRC16-XModem checksum (little-endian), 35 bytes in all, 56 characters.
+// Stellar account ids ("G..." StrKeys) and contract addresses ("C..."): base32 of a version byte, 32
+// bytes (an ed25519 public key, a contract's hash) and a CRC16-XModem checksum (little-endian), 35
+// bytes in all, 56 characters.
 // https://github.com/stellar/stellar-protocol/blob/master/ecosystem/sep-0023.md
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 const ACCOUNT_ID_VERSION = 6 << 3 // encodes as the leading "G"
-const SHAPE = /^G[A-Z2-7]{55}$/
+const CONTRACT_VERSION = 2 << 3 // encodes as the leading "C"
+const SHAPE = /^[GC][A-Z2-7]{55}$/
 
 function crc16Xmodem (bytes: Uint8Array): number {
   let crc = 0
@@ -49,25 +51,40 @@ function base32Encode (bytes: Uint8Array): string {
   return text
 }
 
-/** True for a well-formed Stellar account id whose checksum is right. */
-export function isStellarAccountId (value: string): boolean {
-  if (!SHAPE.test(value)) return false
+/** The version byte of a well-formed StrKey whose checksum is right, else undefined. */
+function versionOf (value: string): number | undefined {
+  if (!SHAPE.test(value)) return undefined
   const decoded = base32Decode(value)
   // 56 characters carry 280 bits: exactly 35 bytes, so no padding bits to check.
   const payload = decoded.subarray(0, 33)
-  if (payload[0] !== ACCOUNT_ID_VERSION) return false
   const checksum = decoded[33]! | (decoded[34]! << 8)
-  return crc16Xmodem(payload) === checksum
+  return crc16Xmodem(payload) === checksum ? payload[0] : undefined
 }
 
-/** The account id of a 32-byte ed25519 public key (used by tests, the benchmark and the CLI). */
-export function encodeStellarAccountId (publicKey: Uint8Array): string {
-  if (publicKey.length !== 32) throw new RangeError('an ed25519 public key has 32 bytes')
+/** True for a well-formed Stellar account id (`G…`) whose checksum is right. */
+export function isStellarAccountId (value: string): boolean {
+  return versionOf(value) === ACCOUNT_ID_VERSION
+}
+
+/** True for an account id (`G…`) or a contract address (`C…`) whose checksum is right. */
+export function isStellarAddress (value: string): boolean {
+  const version = versionOf(value)
+  return version === ACCOUNT_ID_VERSION || version === CONTRACT_VERSION
+}
+
+function encode (version: number, key: Uint8Array): string {
+  if (key.length !== 32) throw new RangeError('a StrKey holds 32 bytes')
   const payload = new Uint8Array(35)
-  payload[0] = ACCOUNT_ID_VERSION
-  payload.set(publicKey, 1)
+  payload[0] = version
+  payload.set(key, 1)
   const checksum = crc16Xmodem(payload.subarray(0, 33))
   payload[33] = checksum & 0xff
   payload[34] = checksum >> 8
   return base32Encode(payload)
 }
+
+/** The account id of a 32-byte ed25519 public key (used by tests, the benchmark and the CLI). */
+export const encodeStellarAccountId = (publicKey: Uint8Array): string => encode(ACCOUNT_ID_VERSION, publicKey)
+
+/** The contract address of a 32-byte contract hash. */
+export const encodeStellarContract = (hash: Uint8Array): string => encode(CONTRACT_VERSION, hash)

@@ -52,8 +52,8 @@ export class SubscriptionIndex<S extends Subscriber> {
     if (users.length > 0) this.#withUsers--
   }
 
-  /** Calls `visit` once for each subscriber of an event about `streamId` that concerns `users`. */
-  forEachMatch (streamId: string, users: Iterable<string>, visit: (subscriber: S) => void): void {
+  /** Calls `visit` once for each subscriber of an event about `streamId` (if any) that concerns `users`. */
+  forEachMatch (streamId: string | undefined, users: Iterable<string>, visit: (subscriber: S) => void): void {
     const round = ++this.#round
     const once = (subscriber: S): void => {
       if (subscriber.matchRound === round) return
@@ -61,7 +61,7 @@ export class SubscriptionIndex<S extends Subscriber> {
       visit(subscriber)
     }
     this.#all.forEach(once)
-    this.#byStream.get(streamId)?.forEach(once)
+    if (streamId !== undefined) this.#byStream.get(streamId)?.forEach(once)
     for (const key of users) this.#byUser.get(key)?.forEach(once)
   }
 

@@ -1,5 +1,6 @@
 import { STREAM_ID_PATTERN } from './event-schema.js'
-import { isStellarAccountId } from './stellar-key.js'
+import { QUERY } from './protocol.js'
+import { isStellarAddress } from './stellar-key.js'
 import type { Filters } from './subscription-index.js'
 
 /** Why a subscription was refused: a machine-readable code and a sentence for the developer. */
@@ -24,9 +25,9 @@ export function parseFilters (
   query: Record<string, QueryValue>,
   maxFilters: number
 ): { ok: true, filters: Filters } | { ok: false, problem: QueryProblem } {
-  const streams = list(query.streams)
-  const users = list(query.users)
-  const all = list(query.all)
+  const streams = list(query[QUERY.streams])
+  const users = list(query[QUERY.users])
+  const all = list(query[QUERY.all])
 
   if (streams.length + users.length > maxFilters) {
     return fail('too_many_filters',
@@ -37,10 +38,10 @@ export function parseFilters (
     return fail('invalid_stream',
       `streams=${JSON.stringify(badStream)} is not a stream id: use 1 to 64 of A-Z a-z 0-9 _ -`)
   }
-  const badUser = users.find(key => !isStellarAccountId(key))
+  const badUser = users.find(key => !isStellarAddress(key))
   if (badUser !== undefined) {
-    return fail('invalid_user', `users=${JSON.stringify(badUser)} is not a Stellar account id ` +
-      '(G followed by 55 base32 characters, with a valid checksum)')
+    return fail('invalid_user', `users=${JSON.stringify(badUser)} is not a Stellar account id or contract address ` +
+      '(G or C followed by 55 base32 characters, with a valid checksum)')
   }
   if (all.length > 1 || (all.length === 1 && all[0] !== 'true' && all[0] !== 'false')) {
     return fail('invalid_all', `all=${JSON.stringify(all.join(','))} is not allowed: use all=true or all=false, once`)

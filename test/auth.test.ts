@@ -20,7 +20,7 @@ t.test('401 for a missing or bad token, saying which rule failed and never echoi
   const { url, logs } = await startApp(t, { ...jwtEnv, JWT_ISSUER: 'https://id.flowfi.xyz', JWT_AUDIENCE: 'flowfi-events', JWT_CLOCK_TOLERANCE_S: '0' })
   const good = { sub: alice, iss: 'https://id.flowfi.xyz', aud: 'flowfi-events', exp: nowS() + 60 }
   const cases: Array<[string, string | undefined, string, RegExp]> = [
-    ['no token', undefined, 'missing_token', /no token: send Authorization: Bearer <token>, the flowfi_token cookie, or access_token/],
+    ['no token', undefined, 'missing_token', /no token: send Authorization: Bearer <token>, the flowfi_token cookie, or the access_token or token query parameter/],
     ['bad signature', signJwt(good, { alg: 'HS256', secret: `${SECRET}-not` }), 'invalid_signature', /signature/],
     ['alg none', signJwt(good, { alg: 'none' }), 'invalid_algorithm', /refused/],
     ['expired', signJwt({ ...good, exp: nowS() - 10 }, HS), 'token_expired', /expired/],
@@ -67,13 +67,17 @@ t.test('claims decide what a token may subscribe to; the first refused filter is
   t.equal((await subscribe(t, url, 'all=true', bearer(scopes))).status, 200, 'scopes as an array')
 })
 
-t.test('the token comes from the header, then the cookie, then access_token', async t => {
+t.test('the token comes from the header, then the cookie, then access_token, then token (FlowFi\'s frontend)', async t => {
   const { url, logs } = await startApp(t, { ...jwtEnv, AUTH_COOKIE: 'session' })
   const aliceToken = signJwt({ sub: alice, exp: nowS() + 60 }, HS)
   const bobToken = signJwt({ sub: bob, exp: nowS() + 60 }, HS)
   t.equal((await openStream(`${url}/events/subscribe?users=${alice}`, { cookie: `other=1; session=${aliceToken}` })).status, 200, 'cookie')
   t.equal((await openStream(`${url}/events/subscribe?users=${alice}&access_token=${aliceToken}`)).status, 200, 'query')
+  t.equal((await openStream(`${url}/events/subscribe?users=${alice}&token=${aliceToken}`)).status, 200, 'token, as FlowFi\'s frontend sends it')
   t.equal((await refusal(url, `users=${alice}&access_token=${aliceToken}`, { cookie: `session=${bobToken}` })).status, 403, 'the cookie wins over the query')
+  t.equal((await refusal(url, `users=${alice}&token=${aliceToken}`, { cookie: `session=${bobToken}` })).status, 403, 'over token too')
+  t.equal((await refusal(url, `users=${alice}&token=${aliceToken}&access_token=${bobToken}`)).status, 403, 'access_token wins over token')
+  t.equal((await refusal(url, `users=${alice}&token=not-a-jwt`)).status, 401, 'a bad token is a 401, not ignored')
   t.equal((await refusal(url, `users=${alice}`, { ...bearer(bobToken), cookie: `session=${aliceToken}` })).status, 403, 'the header wins over the cookie')
   t.notOk(JSON.stringify(logs).includes(aliceToken.split('.')[2]!), 'no token in the logs')
 })
@@ -212,7 +216,7 @@ t.test('a malformed token cookie is a 401 invalid_token, with no error in the lo
 t.test('a query token is redacted under every name the query parser reads as a token parameter', async t => {
   const { url, logs } = await startApp(t, jwtEnv)
   const aliceToken = signJwt({ sub: alice, exp: nowS() + 60 }, HS)
-  for (const name of ['access%5Ftoken', '%61ccess_token', 'access_token']) {
+  for (const name of ['access%5Ftoken', '%61ccess_token', 'access_token', 'token', '%74oken']) {
     t.equal((await subscribe(t, url, `users=${alice}&${name}=${aliceToken}`)).status, 200, `${name}: the token is accepted`)
   }
   await fetch(`${url}/events/stats?ACCESS_TOKEN=${aliceToken}&%74oken=${aliceToken}`)

@@ -1,0 +1,120 @@
+// FlowFi's backend publishes its ten event types with the payloads below (LabsCrypt/flowfi,
+// backend/src/workers/soroban-event-worker.ts); its frontend subscribes by stream, by account or to
+// everything. Each routing rule is shown here over HTTP, on one instance and on two sharing Redis.
+import { randomBytes } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { publish, randomAccountId, startApp, type RunningApp } from './helpers/app.js'
+import { subscribe, type StreamClient } from './helpers/sse-client.js'
+import { redisAnswers, redisEnv } from './helpers/redis.js'
+import { encodeStellarContract } from '../services/stellar-key.js'
+import { EVENT_TYPES } from '../services/protocol.js'
+
+const sender = randomAccountId()
+const recipient = randomAccountId()
+const admin = randomAccountId()
+const contract = encodeStellarContract(randomBytes(32))
+const token = encodeStellarContract(randomBytes(32))
+const U64_MAX = '18446744073709551615'
+const chain = (ledger: number) => ({ transactionHash: randomBytes(32).toString('hex'), ledger, timestamp: 1767225600 + ledger })
+
+/** The backend's payloads for one stream: a JSON number id while safe, a decimal string past 2^53. */
+function backendEvents (streamId: number | string) {
+  return [
+    { event: 'stream.created', data: { streamId, sender, recipient, tokenAddress: token, ratePerSecond: '1000', depositedAmount: '86400000', startTime: 1767225600, ...chain(1) } },
+    { event: 'stream.topped_up', data: { streamId, amount: '5000', newDepositedAmount: '86405000', ...chain(2) } },
+    { event: 'stream.withdrawn', data: { streamId, recipient, amount: '170141183460469231731687303715884105727', ...chain(3) } },
+    { event: 'stream.paused', data: { streamId, sender, pausedAt: 1767225700, ...chain(4) } },
+    { event: 'stream.resumed', data: { streamId, sender, newEndTime: '1767312000', ...chain(5) } },
+    { event: 'stream.cancelled', data: { streamId, refundedAmount: '10', amountWithdrawn: '0', ...chain(6) } },
+    { event: 'stream.completed', data: { streamId, recipient, totalWithdrawn: '86405000', ...chain(7) } }
+  ]
+}
+/** The admin's events: a fee of a stream, addressed to the admin; two that belong to no stream. */
+function adminEvents (streamId: number | string) {
+  return [
+    { event: 'stream.fee_collected', data: { streamId, treasury: admin, feeAmount: '25', token, ...chain(8) }, to: [admin] },
+    { event: 'stream.fee_config_updated', data: { admin, oldTreasury: admin, newTreasury: contract, oldFeeRateBps: 25, newFeeRateBps: 30, ...chain(9) } },
+    { event: 'stream.admin_transferred', data: { previousAdmin: admin, newAdmin: contract, ...chain(10) }, to: [admin, contract] }
+  ]
+}
+
+const received = (client: StreamClient) => client.events.map(({ event, data }) => ({ event, data }))
+const asSent = (events: Array<{ event: string, data: unknown }>) => events.map(({ event, data }) => ({ event, data: JSON.stringify(data) }))
+
+/** Nothing more arrives at `client` (checked after an event published later has reached `witness`). */
+async function nothingMore (t: Test, client: StreamClient, witness: StreamClient, publishUrl: string, what: string): Promise<void> {
+  const before = client.events.length
+  const { body } = await publish(publishUrl, { event: 'stream.cancelled', data: { streamId: 'marker' } })
+  await witness.until('the marker', () => witness.events.some(e => e.id === body.id))
+  t.equal(client.events.length, before, what)
+}
+
+/** Publishes on `publisher`, reads on `reader`; returns the id of the last stream event before the admin's. */
+async function routing (t: Test, publisher: RunningApp, reader: RunningApp): Promise<string> {
+  const id = Math.floor(Math.random() * 2 ** 40)
+  const everything = await subscribe(t, reader.url, 'all=true')
+  const byStream = await subscribe(t, reader.url, `streams=${id}`)
+  const bySender = await subscribe(t, reader.url, `users=${sender}`)
+  const byAdmin = await subscribe(t, reader.url, `users=${admin}`)
+  const byContract = await subscribe(t, reader.url, `users=${contract}`)
+
+  const stream = backendEvents(id)
+  t.equal((await publish(publisher.url, stream)).status, 202)
+  await everything.eventCount(7)
+  t.same(received(everything), asSent(stream), 'every type, its data byte for byte as published')
+  await byStream.eventCount(7)
+  t.same(received(byStream), asSent(stream), 'streams=<id> for a numeric id')
+  await bySender.eventCount(7)
+  t.same(received(bySender), asSent(stream), 'users=<sender> learned the stream from a stream.created with streamId')
+
+  const fees = adminEvents(id)
+  t.equal((await publish(publisher.url, fees)).status, 202)
+  await everything.eventCount(10)
+  t.same(received(everything).slice(7), asSent(fees), 'all=true gets the admin\'s events')
+  await byAdmin.eventCount(2)
+  t.same(received(byAdmin), asSent([fees[0]!, fees[2]!]), 'the admin gets what is addressed to it')
+  await byContract.eventCount(1)
+  t.same(received(byContract), asSent([fees[2]!]), 'a contract address subscribes as an account does')
+  t.same(JSON.parse(byAdmin.events[0]!.data).streamId, id, 'the fee names its stream')
+  await nothingMore(t, byStream, everything, publisher.url, 'a fee addressed to the admin is not sent to the stream\'s subscribers')
+
+  const later = { event: 'stream.withdrawn', data: { streamId: id, amount: '1' } }
+  t.equal((await publish(publisher.url, later)).status, 202)
+  await byStream.eventCount(8)
+  await bySender.eventCount(8)
+  t.equal(bySender.events.at(-1)!.data, JSON.stringify(later.data), 'a participant gets the stream\'s later events')
+  await nothingMore(t, byAdmin, everything, publisher.url, 'the fee did not make the admin a participant of the stream')
+
+  // A contract as a stream's sender; a u64 id past 2^53, as the backend sends it: a string.
+  const big = await subscribe(t, reader.url, `streams=${U64_MAX}`)
+  const created = { event: 'stream.created', data: { streamId: U64_MAX, sender: contract, recipient, ...chain(11) } }
+  const paused = { event: 'stream.paused', data: { streamId: U64_MAX, sender: contract, pausedAt: 1 } }
+  t.equal((await publish(publisher.url, [created, paused])).status, 202)
+  await big.eventCount(2)
+  t.same(received(big), asSent([created, paused]), `streams=${U64_MAX}`)
+  await byContract.eventCount(3)
+  t.same(received(byContract).slice(1), asSent([created, paused]), 'the contract sender gets its stream\'s events')
+  return everything.events[6]!.id!
+}
+
+t.test('one instance: FlowFi\'s events routed by stream, account and address', async t => {
+  const app = await startApp(t)
+  await routing(t, app, app)
+  const metrics = await (await fetch(`${app.url}/metrics`)).text()
+  for (const type of EVENT_TYPES) t.match(metrics, new RegExp(`sse_events_published_total\\{event="${type}"\\} [1-9]`), `counted: ${type}`)
+})
+
+if (await redisAnswers(t)) {
+  t.test('two instances on Redis: the same routes, published on one and read on the other', async t => {
+    const env = redisEnv(t)
+    const a = await startApp(t, { ...env, INSTANCE_ID: 'a' })
+    const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
+    const beforeFees = await routing(t, a, b)
+    // A new instance loads the history from the log with its routes: a resume gets what it got live.
+    const c = await startApp(t, { ...env, INSTANCE_ID: 'c' })
+    const resumed = await subscribe(t, c.url, `users=${admin}`, { 'last-event-id': beforeFees })
+    await resumed.eventCount(2)
+    t.same(resumed.events.map(e => e.event), ['stream.fee_collected', 'stream.admin_transferred'], 'replayed as routed')
+    await nothingMore(t, resumed, await subscribe(t, c.url, 'all=true'), a.url, 'and nothing else')
+  })
+}
