@@ -1,4 +1,4 @@
-import { STREAM_ID_PATTERN, isStreamless, streamIdOf } from './event-schema.js'
+import { STREAM_ID_PATTERN, routeOf, type Route } from './event-schema.js'
 import type { Envelope } from './protocol.js'
 import { isStellarAddress } from './stellar-key.js'
 
@@ -30,21 +30,20 @@ export function parseChannelSources (text: string): ChannelSource[] {
 }
 
 /**
- * A valid envelope as the channel it came on addresses it, or why it is refused. On a stream's
- * channel the event must be that stream's; on an account's it goes to that account only (with
- * `all=true`), whatever its `users` or `to` said, and makes nobody a participant.
+ * Where a valid event goes, as the channel it came on says, or why it is refused. A stream's channel
+ * makes it an event of that stream (whatever its data names; an admin event too); an account's
+ * channel sends it to that account only (with `all=true`), whatever its `users` or `to` said, and
+ * makes nobody a participant. Other channels route it by its data, as HTTP publishing does.
  */
-export function routedByChannel (source: ChannelSource, channel: string, envelope: Envelope):
-  { ok: true, envelope: Envelope } | { ok: false, why: string } {
-  if (source.routes === 'data') return { ok: true, envelope }
+export function routeOnChannel (source: ChannelSource, channel: string, envelope: Envelope):
+  { ok: true, route: Route } | { ok: false, why: string } {
+  if (source.routes === 'data') return { ok: true, route: routeOf(envelope) }
   const named = channel.slice(source.name.length - 1)
   if (source.routes === 'account') {
     if (!isStellarAddress(named)) return { ok: false, why: 'the channel does not end in a Stellar account or contract address' }
-    const { users: _users, ...rest } = envelope
-    return { ok: true, envelope: { ...rest, to: [named] } as Envelope }
+    return { ok: true, route: { streamId: undefined, accounts: [named] } }
   }
   if (!STREAM_ID_PATTERN.test(named)) return { ok: false, why: 'the channel does not end in a stream id' }
-  if (isStreamless(envelope.event)) return { ok: false, why: `a ${envelope.event} belongs to no stream` }
-  if (streamIdOf(envelope) !== named) return { ok: false, why: 'the event names another stream than its channel' }
-  return { ok: true, envelope }
+  const { to: _to, ...participants } = envelope
+  return { ok: true, route: { streamId: named, accounts: routeOf(participants as Envelope).accounts } }
 }

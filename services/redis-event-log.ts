@@ -1,5 +1,5 @@
 import type { Redis, Result } from 'ioredis'
-import { routeOf, type Envelope, isEventType } from './event-schema.js'
+import { routeOf, type Envelope, type Route, isEventType } from './event-schema.js'
 import { compareEventIds, formatEventId, parseEventId, type EventId } from './event-id.js'
 import type { IdentifiedEvent } from './event-broker.js'
 
@@ -177,12 +177,15 @@ export class RedisEventLog {
     return `${this.options.prefix}participants:${streamId}`
   }
 
-  /** Appends validated events in one atomic step; returns their ids. `leaseOwner`: the bridge's lease. */
-  async append (envelopes: readonly Envelope[], leaseOwner = ''): Promise<string[]> {
+  /**
+   * Appends validated events in one atomic step; returns their ids. `leaseOwner`: the bridge's lease;
+   * `routes`: where each goes, when not where its data says (a channel's).
+   */
+  async append (envelopes: readonly Envelope[], leaseOwner = '', routes: readonly Route[] = envelopes.map(routeOf)): Promise<string[]> {
     const keys = [this.streamKey, this.leaseKey, this.trimmedKey]
     const args: Array<string | number> = [this.options.maxEvents, this.options.maxAgeMs, this.options.participantsTtlS, leaseOwner]
-    for (const envelope of envelopes) {
-      const { streamId, accounts } = routeOf(envelope)
+    for (const [i, envelope] of envelopes.entries()) {
+      const { streamId, accounts } = routes[i]!
       if (streamId !== undefined) keys.push(this.participantsKey(streamId))
       args.push(envelope.event, JSON.stringify(envelope.data), streamId ?? '', accounts.join(','))
     }

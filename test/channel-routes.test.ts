@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseChannelSources, routedByChannel, type ChannelSource } from '../services/channel-routes.js'
+import { parseChannelSources, routeOnChannel, type ChannelSource } from '../services/channel-routes.js'
 import type { Envelope } from '../services/protocol.js'
 import { randomAccountId } from './helpers/app.js'
 
@@ -20,14 +20,17 @@ t.test('REDIS_CHANNELS: channels, and patterns that name a stream or an account'
 
 t.test('a message is routed as its channel says', async t => {
   const [legacy, streams, users] = parseChannelSources('stream-events,sse:stream:*,sse:user:*') as [ChannelSource, ChannelSource, ChannelSource]
+  const created: Envelope = { event: 'stream.created', data: { streamId: 42, sender: account, recipient: other } }
   const paused: Envelope = { event: 'stream.paused', data: { streamId: 42 }, users: [other] }
-  t.same(routedByChannel(legacy, 'stream-events', paused), { ok: true, envelope: paused }, 'by its data')
-  t.same(routedByChannel(streams, 'sse:stream:42', paused), { ok: true, envelope: paused }, 'its own stream\'s channel')
-  t.same(routedByChannel(streams, 'sse:stream:43', paused), { ok: false, why: 'the event names another stream than its channel' })
-  t.same(routedByChannel(streams, 'sse:stream:4 2', paused), { ok: false, why: 'the channel does not end in a stream id' })
-  t.same(routedByChannel(streams, 'sse:stream:1', { event: 'stream.admin_transferred', data: {} }),
-    { ok: false, why: 'a stream.admin_transferred belongs to no stream' })
-  t.same(routedByChannel(users, `sse:user:${account}`, paused),
-    { ok: true, envelope: { event: 'stream.paused', data: { streamId: 42 }, to: [account] } }, 'to the account only; its users dropped')
-  t.same(routedByChannel(users, 'sse:user:GABC', paused), { ok: false, why: 'the channel does not end in a Stellar account or contract address' })
+  t.same(routeOnChannel(legacy, 'stream-events', paused), { ok: true, route: { streamId: '42', accounts: [other] } }, 'by its data')
+  t.same(routeOnChannel(streams, 'sse:stream:42', created), { ok: true, route: { streamId: '42', accounts: [account, other] } }, 'its stream\'s channel')
+  t.same(routeOnChannel(streams, 'sse:stream:7', paused), { ok: true, route: { streamId: '7', accounts: [other] } }, 'the channel names the stream')
+  t.same(routeOnChannel(streams, 'sse:stream:7', { ...paused, users: undefined, to: [account] } as Envelope),
+    { ok: true, route: { streamId: '7', accounts: [] } }, 'to does not take an event off its stream\'s channel')
+  t.same(routeOnChannel(streams, 'sse:stream:1', { event: 'stream.admin_transferred', data: {} }),
+    { ok: true, route: { streamId: '1', accounts: [] } }, 'an admin event published on a stream\'s channel is that stream\'s')
+  t.same(routeOnChannel(streams, 'sse:stream:4 2', paused), { ok: false, why: 'the channel does not end in a stream id' })
+  t.same(routeOnChannel(users, `sse:user:${account}`, created), { ok: true, route: { streamId: undefined, accounts: [account] } },
+    'to the account only: no stream, no participants')
+  t.same(routeOnChannel(users, 'sse:user:GABC', paused), { ok: false, why: 'the channel does not end in a Stellar account or contract address' })
 })
