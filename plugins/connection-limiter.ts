@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import type { Redis } from 'ioredis'
 import { ConnectionCounter, type LimitVerdict } from '../services/connection-counter.js'
-import { ClusterConnectionCounter } from '../services/cluster-connection-counter.js'
+import { ClusterConnectionCounter } from '../services/redis/cluster-connection-counter.js'
 
 /** Caps on concurrent event streams: per client address (across the cluster with Redis), and per instance. */
 export interface ConnectionLimits {

@@ -7,10 +7,10 @@ import type { RedisConfig } from '../services/config.js'
 import type { Envelope } from '../services/event-schema.js'
 import { formatEventId, type EventId } from '../services/event-id.js'
 import type { EventBroker } from '../services/event-broker.js'
-import { RedisEventLog } from '../services/redis-event-log.js'
-import { BridgeLease } from '../services/bridge-lease.js'
+import { RedisEventLog } from '../services/redis/redis-event-log.js'
+import { BridgeLease } from '../services/redis/bridge-lease.js'
 import { ThrottledLog } from '../services/throttled-log.js'
-import { ChannelBridge, type ChannelResult } from '../services/channel-bridge.js'
+import { ChannelBridge, type ChannelResult } from '../services/redis/channel-bridge.js'
 
 /** Where published events go: straight into this instance's broker, or through the Redis log to all. */
 export interface Fanout {

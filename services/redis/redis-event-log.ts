@@ -1,7 +1,7 @@
 import type { Redis, Result } from 'ioredis'
-import { streamIdOf, type Envelope, isEventType } from './event-schema.js'
-import { compareEventIds, formatEventId, parseEventId, type EventId } from './event-id.js'
-import type { IdentifiedEvent } from './event-broker.js'
+import { streamIdOf, type Envelope, isEventType } from '../event-schema.js'
+import { compareEventIds, formatEventId, parseEventId, type EventId } from '../event-id.js'
+import type { IdentifiedEvent } from '../event-broker.js'
 
 export interface RedisEventLogOptions {
   /** Prepended to every key. */

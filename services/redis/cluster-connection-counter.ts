@@ -1,5 +1,5 @@
 import type { Redis, Result } from 'ioredis'
-import type { ConnectionCounter, LimitVerdict } from './connection-counter.js'
+import type { ConnectionCounter, LimitVerdict } from '../connection-counter.js'
 
 /**
  * Takes a place for one more stream from an address if the instances that are alive hold fewer than
