@@ -2,7 +2,7 @@ import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
 import { MAX_PROBLEMS, validateEnvelope, type Envelope } from '../../services/event-schema.js'
 import { InvalidReport } from '../../services/invalid-report.js'
 import { PublishQuota } from '../../services/publish-quota.js'
-import { RedisUnavailable } from '../../plugins/redis-fanout.js'
+import { RedisUnavailable } from '../../services/fanout.js'
 import { publisherIdentifier, type PublisherIdentity } from './publishers.js'
 
 export interface PublishOptions {
