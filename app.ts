@@ -3,11 +3,12 @@ import type { Config } from './services/config.js'
 import { stdoutLogDestination } from './services/log-destination.js'
 import { REDACTED_PATHS, redactUrl } from './services/log-redaction.js'
 import cors from '@fastify/cors'
-import rateLimit from '@fastify/rate-limit'
 import auth from './plugins/auth.js'
 import connectionLimiter from './plugins/connection-limiter.js'
 import errors, { clientErrorHandler } from './plugins/errors.js'
 import metrics from './plugins/metrics.js'
+import rateLimit from './plugins/rate-limit.js'
+import redis from './plugins/redis.js'
 import redisFanout from './plugins/redis-fanout.js'
 import sseBroker from './plugins/sse-broker.js'
 import streamIntake from './plugins/stream-intake.js'
@@ -74,26 +75,22 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
   })
   // After the broker: on close, the broker ends the streams before this closes their connections.
   app.register(streamIntake, { path: '/events/subscribe' })
+  if (config.redis !== undefined) {
+    app.register(redis, { url: config.redis.url, connectTimeoutMs: config.redis.connectTimeoutMs, connectionName: config.instanceId })
+  }
   app.register(redisFanout, {
     redis: config.redis,
     instanceId: config.instanceId,
     history: { maxEvents: config.historySize, maxAgeMs: config.historyMaxAgeMs }
   })
-  // A limit per client address for every route; the subscribe route sets its own instead. With Redis
-  // the counts are shared by every instance; while Redis does not answer, requests are not limited.
-  app.register(rateLimit, parent => ({
-    max: config.rateLimitPerMinute,
-    timeWindow: 60_000,
-    ...(config.redis === undefined ? {} : { redis: parent.redis, nameSpace: `${config.redis.prefix}rate-limit:`, skipOnError: true })
-  }))
+  // With Redis the counts are shared by every instance; the subscribe route sets its own limit.
+  app.register(rateLimit, { perMinute: config.rateLimitPerMinute, redisPrefix: config.redis?.prefix })
   app.register(metrics, { port: config.metricsPort, host: config.host, droppedLogLines: () => logStream.droppedLines ?? 0 })
-  app.register(connectionLimiter, parent => ({
+  app.register(connectionLimiter, {
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     maxConnections: config.maxConnections,
-    ...(config.redis === undefined
-      ? {}
-      : { cluster: { redis: parent.redis, prefix: config.redis.prefix, instanceId: config.instanceId, heartbeatMs: config.heartbeatMs } })
-  }))
+    ...(config.redis === undefined ? {} : { cluster: { prefix: config.redis.prefix, instanceId: config.instanceId, heartbeatMs: config.heartbeatMs } })
+  })
   app.register(health, { readyRequiresRedis: config.redis?.readyRequiresRedis ?? false })
   app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs, ratePerMinute: config.subscribeRatePerMinute })
   app.register(publish, {

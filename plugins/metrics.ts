@@ -5,7 +5,7 @@ import {
   CLOSE_REASONS, CONNECTION_RESULTS, REJECT_REASONS, RESYNC_REASONS, type Histogram
 } from '../services/delivery-metrics.js'
 import { EVENT_TYPES } from '../services/event-schema.js'
-import { CHANNEL_RESULTS } from '../services/channel-bridge.js'
+import { CHANNEL_RESULTS } from '../services/redis/channel-bridge.js'
 import errors, { clientErrorHandler } from './errors.js'
 
 export interface MetricsOptions {

@@ -1,11 +1,10 @@
-/** Why a new stream was refused by the connection limits. */
-export type LimitVerdict = 'ok' | 'too_many_per_ip' | 'over_capacity'
+import type { ConnectionLimits, LimitVerdict } from './connection-limits.js'
 
 /**
  * Counts the open streams, in all and per client address, against two caps. Memory is one entry per
  * address with streams open, none for the others.
  */
-export class ConnectionCounter {
+export class ConnectionCounter implements ConnectionLimits {
   readonly #perAddress = new Map<string, number>()
   #total = 0
 

@@ -131,8 +131,7 @@ export class EventBroker {
       if (due.size === 0) this.#expiring.delete(second)
     }
     connection.closeReason = reason
-    this.metrics.closes[reason]++
-    this.metrics.connectionDuration.observe((Date.now() - connection.openedAt) / 1000)
+    this.metrics.streamClosed(reason, connection.openedAt)
   }
 
   /** Ends, with `events.closing`, the streams whose token is no longer accepted at `now`. */
@@ -214,7 +213,7 @@ export class EventBroker {
     this.#outbox.push(entry)
     this.#outboxTimes.push(publishedAt)
     this.#published.add(1)
-    this.metrics.published[event.type]++
+    this.metrics.eventPublished(event.type)
     if (!this.#flushScheduled) this.#scheduleFlush()
   }
 
@@ -264,12 +263,11 @@ export class EventBroker {
         connection.eventsSent++
         delivered++
       })
-      this.metrics.deliveryLatency.observe((performance.now() - times[position]!) / 1000, delivered - before)
+      this.metrics.eventDelivered((performance.now() - times[position]!) / 1000, delivered - before)
     }
     for (const connection of this.#corked) connection.sink.uncork()
     this.#corked.length = 0
     this.#delivered.add(delivered)
-    this.metrics.delivered += delivered
     this.#lastFlushEnded = performance.now()
     this.#lastFlushTook = this.#lastFlushEnded - started
   }
@@ -285,7 +283,7 @@ export class EventBroker {
    */
   #evictIfSlow (connection: SseConnection): boolean {
     if (connection.buffered <= this.#options.maxBufferedBytes) return false
-    this.metrics.slowConsumerDisconnects++
+    this.metrics.slowConsumerDropped()
     this.remove(connection, 'slow_consumer')
     connection.destroy()
     return true
@@ -330,7 +328,7 @@ export class EventBroker {
         if (!match(event)) continue
         connection.write(event.frame)
         connection.eventsSent++
-        this.metrics.replayed++
+        this.metrics.eventReplayed()
         if (connection.buffered > this.#options.maxBufferedBytes) break
       }
       if (index >= end) return
@@ -360,7 +358,7 @@ export class EventBroker {
 
   /** Tells the client to refetch its state; its next resume starts from the newest event. */
   #resync (connection: SseConnection, reason: ResyncReason, lastEventId: string): void {
-    this.metrics.resyncs[reason]++
+    this.metrics.resynced(reason)
     const newest = this.#log.newestId
     const data = JSON.stringify({ reason, lastEventId: lastEventId.slice(0, MAX_ECHOED_ID) } satisfies ControlEventData[typeof RESYNC])
     connection.write(encodeEvent(newest === undefined ? '' : formatEventId(newest), RESYNC, data))

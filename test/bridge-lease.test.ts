@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { BridgeLease } from '../services/bridge-lease.js'
+import { BridgeLease } from '../services/redis/bridge-lease.js'
 import { waitUntil } from './helpers/app.js'
 import { redisAnswers, redisClient, redisEnv } from './helpers/redis.js'
 

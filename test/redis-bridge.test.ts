@@ -3,7 +3,7 @@ import { publish, startApp, waitUntil } from './helpers/app.js'
 import { subscribe } from './helpers/sse-client.js'
 import { PrivateRedis, redisAnswers, redisClient, redisEnv } from './helpers/redis.js'
 import { runEntry } from './helpers/process.js'
-import { RedisEventLog } from '../services/redis-event-log.js'
+import { RedisEventLog } from '../services/redis/redis-event-log.js'
 
 const cancelled = (streamId: string) => ({ event: 'stream.cancelled' as const, data: { streamId } })
 

@@ -2,7 +2,7 @@ import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
 import { MAX_PROBLEMS, validateEnvelope, type Envelope } from '../../services/event-schema.js'
 import { InvalidReport } from '../../services/invalid-report.js'
 import { PublishQuota } from '../../services/publish-quota.js'
-import { RedisUnavailable } from '../../plugins/redis-fanout.js'
+import { RedisUnavailable } from '../../services/fanout.js'
 import { publisherIdentifier, type PublisherIdentity } from './publishers.js'
 
 export interface PublishOptions {
@@ -46,14 +46,14 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
       }
       // Counted first, so that guessing tokens is throttled like any other request; throws the 429.
       await limitByAddress.call(app, request, reply)
-      metrics.rejected.unauthorized++
+      metrics.eventsRejected('unauthorized', 1)
       return reply.code(identity.status).headers(identity.headers).send(identity.body)
     }
   }, async (request, reply) => {
     const single = !Array.isArray(request.body)
     const items: unknown[] = single ? [request.body] : request.body as unknown[]
     if (items.length === 0 || items.length > options.maxPublishBatch) {
-      metrics.rejected.invalid_batch += Math.max(items.length, 1)
+      metrics.eventsRejected('invalid_batch', Math.max(items.length, 1))
       return reply.code(400).send({
         error: 'invalid_batch',
         message: `a batch holds 1 to ${options.maxPublishBatch} events; this one has ${items.length}`
@@ -68,7 +68,7 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
       else report.add(index, result.problems, result.more)
     })
     if (report.invalidEvents > 0) {
-      metrics.rejected.invalid_event += report.invalidEvents
+      metrics.eventsRejected('invalid_event', report.invalidEvents)
       const { index, problems: [first] } = report.invalid[0]!
       return reply.code(400).send({
         error: 'invalid_event',
@@ -83,8 +83,7 @@ const publish: FastifyPluginCallback<PublishOptions> = (app, options, done) => {
     const { publisher, described } = publishers.get(request)!
     const allowed = quota.take(publisher, envelopes.length)
     if (!allowed.ok) {
-      metrics.publishesRateLimited++
-      metrics.rejected.publish_rate_exceeded += envelopes.length
+      metrics.publishRateLimited(envelopes.length)
       return reply.code(429).header('retry-after', String(allowed.retryAfterS)).send({
         error: 'publish_rate_exceeded',
         message: `${described} may publish ${options.ratePerSecond} events a second (a burst of ${options.ratePerSecond}); ` +

@@ -1,6 +1,6 @@
 import type { FastifyPluginCallback } from 'fastify'
 import { version } from '../../services/version.js'
-import type { Fanout } from '../../plugins/redis-fanout.js'
+import type { Fanout } from '../../services/fanout.js'
 
 function fanoutStats (fanout: Fanout) {
   if (fanout.mode === 'memory') return { mode: fanout.mode }

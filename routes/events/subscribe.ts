@@ -4,7 +4,7 @@ import { SseConnection } from '../../services/sse-connection.js'
 import { encodeRetry } from '../../services/sse-frame.js'
 import { parseFilters } from '../../services/subscription-query.js'
 import { BEARER_CHALLENGE, refusedFilter } from '../../services/principal.js'
-import type { ConnectionResult } from '../../services/delivery-metrics.js'
+import type { ConnectionRefusal } from '../../services/delivery-metrics.js'
 import type { Filters } from '../../services/subscription-index.js'
 
 export interface SubscribeOptions {
@@ -44,7 +44,7 @@ function lastEventIdOf (header: string | undefined, query: SubscribeQuery): stri
 type Admission =
   /** `retryLater`: the stream is told to come back (draining, or Redis away), and takes no place. */
   | { ok: true, address: string, retryLater: 'draining' | 'unavailable' | undefined, acceptedUntil: number | undefined }
-  | { ok: false, result: ConnectionResult, status: number, headers: Record<string, string>, body: { error: string, message: string } }
+  | { ok: false, result: ConnectionRefusal, status: number, headers: Record<string, string>, body: { error: string, message: string } }
 
 /**
  * Whether a well-formed subscription may open: its token (with AUTH_MODE=jwt), then the connection
@@ -111,14 +111,14 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     const parsed = parseFilters(query, options.maxFilters)
     const metrics = app.broker.metrics
     if (!parsed.ok) {
-      metrics.connections.bad_request++
+      metrics.connectionRefused('bad_request')
       return reply.code(400).send(parsed.problem)
     }
     // HEAD (Fastify answers it with this handler) is told what a GET would be, without the stream.
     const headOnly = request.method === 'HEAD'
     const admission = await admit(app, request, parsed.filters, !headOnly)
     if (!admission.ok) {
-      metrics.connections[admission.result]++
+      metrics.connectionRefused(admission.result)
       return reply.code(admission.status).headers(admission.headers).send(admission.body)
     }
     if (headOnly) return reply.code(200).headers(HEADERS).send()
@@ -150,7 +150,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     response.write(retry)
     if (retryLater !== undefined) {
       // A clean end, never an error status: EventSource gives up on those, but retries after this.
-      metrics.connections[retryLater]++
+      metrics.connectionRefused(retryLater)
       response.end()
       return
     }
@@ -162,8 +162,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     const connection = new SseConnection(socket, chunked, parsed.filters)
     connection.acceptedUntil = acceptedUntil
     const lastEventId = lastEventIdOf(request.headers['last-event-id'] as string | undefined, query)
-    metrics.connections.opened++
-    if (lastEventId !== undefined) metrics.reconnections++
+    metrics.connectionOpened(lastEventId !== undefined)
     request.log.info({ filters: parsed.filters, lastEventId }, 'stream opened')
     const reqId = request.id
     socket.on('close', () => {

@@ -1,7 +1,7 @@
 import type { Redis, Result } from 'ioredis'
-import { routeOf, type Envelope, type Route, isEventType } from './event-schema.js'
-import { compareEventIds, formatEventId, parseEventId, type EventId } from './event-id.js'
-import type { IdentifiedEvent } from './event-broker.js'
+import { routeOf, type Envelope, type Route, isEventType } from '../event-schema.js'
+import { compareEventIds, formatEventId, parseEventId, type EventId } from '../event-id.js'
+import type { IdentifiedEvent } from '../event-broker.js'
 
 export interface RedisEventLogOptions {
   /** Prepended to every key. */

@@ -1,5 +1,6 @@
 import type { Redis, Result } from 'ioredis'
-import type { ConnectionCounter, LimitVerdict } from './connection-counter.js'
+import type { ConnectionCounter } from '../connection-counter.js'
+import type { ConnectionLimits, LimitVerdict } from '../connection-limits.js'
 
 /**
  * Takes a place for one more stream from an address if the instances that are alive hold fewer than
@@ -63,7 +64,7 @@ const COUNTS_TTL_MS = 86_400_000
  * first, by the local counter. When Redis does not answer, the local count alone decides, and the
  * address is set right in Redis once it is back (`reconcile`).
  */
-export class ClusterConnectionCounter {
+export class ClusterConnectionCounter implements ConnectionLimits {
   /** Addresses whose count in Redis may be wrong: a command failed while Redis was away. */
   readonly #unsynced = new Set<string>()
 

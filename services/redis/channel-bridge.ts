@@ -1,6 +1,6 @@
 import secureJson from 'secure-json-parse'
-import { validateEnvelope, type Envelope } from './event-schema.js'
-import { ThrottledLog, type Logger } from './throttled-log.js'
+import { validateEnvelope, type Envelope } from '../event-schema.js'
+import { ThrottledLog, type Logger } from '../throttled-log.js'
 
 export const CHANNEL_RESULTS = ['bridged', 'malformed', 'failed'] as const
 export type ChannelResult = typeof CHANNEL_RESULTS[number]
