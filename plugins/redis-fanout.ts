@@ -27,7 +27,7 @@ const redisLog: FastifyPluginAsync<RedisLogOptions> = async (app, options) => {
   const fanout = new RedisFanout(app.redisConnections, app.broker, {
     log: { prefix: config.prefix, ...options.history, participantsTtlS: config.participantsTtlS },
     bridge: {
-      channel: config.channel,
+      sources: config.channels,
       maxBytes: bodyLimit!,
       protoAction: onProtoPoisoning!,
       constructorAction: onConstructorPoisoning!,

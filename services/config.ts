@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto'
 import { hostname } from 'node:os'
+import { parseChannelSources, type ChannelSource } from './redis/channel-routes.js'
 
 /** Everything the service reads from its environment, validated once at start-up. */
 export interface Config {
@@ -54,8 +55,11 @@ export interface RedisConfig {
   url: string
   /** Prepended to every key, so that several deployments can share one Redis. */
   prefix: string
-  /** The pub/sub channel the FlowFi backend publishes `{event, data}` messages on. */
-  channel: string
+  /**
+   * The pub/sub channels and patterns the bridge takes `{event, data}` messages from: the seed's
+   * channel (`REDIS_CHANNEL`) and the FlowFi backend's `sse:stream:<id>` and `sse:user:<account>`.
+   */
+  channels: ChannelSource[]
   /** How long the bridge's lease lasts unrenewed: the longest time the channel goes unread after its instance dies. */
   bridgeLeaseMs: number
   /** How long a stream's participants are kept in Redis after its last event. */
@@ -182,11 +186,22 @@ function redisConfig (env: Env): RedisConfig | undefined {
   return {
     url,
     prefix: text(env, 'REDIS_PREFIX', 'flowfi-events:', /^[\w.:{}-]{1,64}$/, 'letters, digits and . : _ - { } (at most 64)'),
-    channel: text(env, 'REDIS_CHANNEL', 'stream-events', /^[\w.:-]{1,128}$/, 'a channel name: letters, digits and . : _ -'),
+    channels: channelSources(env),
     bridgeLeaseMs: integer(env, 'BRIDGE_LEASE_MS', 5000, 1000, 60_000),
     participantsTtlS: integer(env, 'PARTICIPANTS_TTL_S', 30 * 86400, 60, 365 * 86400),
     readyRequiresRedis: oneOf(env, 'READY_REQUIRES_REDIS', ['true', 'false'], 'false') === 'true',
     connectTimeoutMs: integer(env, 'REDIS_CONNECT_TIMEOUT_MS', 8000, 100, 9000)
+  }
+}
+
+/** `REDIS_CHANNELS`; by default the seed's channel (`REDIS_CHANNEL`, default `stream-events`) and the backend's patterns. */
+function channelSources (env: Env): ChannelSource[] {
+  const legacy = text(env, 'REDIS_CHANNEL', 'stream-events', /^[\w.:-]{1,128}$/, 'a channel name: letters, digits and . : _ -')
+  const listed = env.REDIS_CHANNELS === undefined || env.REDIS_CHANNELS === '' ? `${legacy},sse:stream:*,sse:user:*` : env.REDIS_CHANNELS
+  try {
+    return parseChannelSources(listed)
+  } catch (error) {
+    throw new ConfigError('REDIS_CHANNELS', listed, `comma-separated channels: ${(error as Error).message}`)
   }
 }
 

@@ -1,4 +1,4 @@
-import { EVENT_TYPES, RESYNC_REASONS, type EventType } from './protocol.js'
+import { EVENT_TYPES, RESYNC_REASONS, type EventType, type ResyncReason } from './protocol.js'
 
 /** The one place delivery is counted: `/events/stats` and `/metrics` both read it. */
 

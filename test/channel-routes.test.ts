@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseChannelSources, routeOnChannel, type ChannelSource } from '../services/channel-routes.js'
+import { parseChannelSources, routeOnChannel, type ChannelSource } from '../services/redis/channel-routes.js'
 import type { Envelope } from '../services/protocol.js'
 import { randomAccountId } from './helpers/app.js'
 
@@ -16,6 +16,8 @@ t.test('REDIS_CHANNELS: channels, and patterns that name a stream or an account'
   for (const bad of ['', 'a,,b', 'sse:*:x', 'has space', 'x'.repeat(129), 'a?', 'sse:[ab]']) {
     t.throws(() => parseChannelSources(bad), /is not a channel: letters, digits and \. : _ -, with an optional \* at the end/, JSON.stringify(bad))
   }
+  t.throws(() => parseChannelSources('sse:stream:*,sse:*'), /"sse:stream:\*" is matched by "sse:\*" too: its messages would be taken twice/)
+  t.throws(() => parseChannelSources('sse:user:G1,sse:user:*'), /"sse:user:G1" is matched by "sse:user:\*" too/)
 })
 
 t.test('a message is routed as its channel says', async t => {

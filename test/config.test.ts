@@ -143,7 +143,11 @@ t.test('Redis settings: none without REDIS_URL; defaults and checks with it', as
   t.same(loadConfig({ REDIS_URL: 'redis://:secret@redis:6379/0' }).redis, {
     url: 'redis://:secret@redis:6379/0',
     prefix: 'flowfi-events:',
-    channel: 'stream-events',
+    channels: [
+      { name: 'stream-events', pattern: false, routes: 'data' },
+      { name: 'sse:stream:*', pattern: true, routes: 'stream' },
+      { name: 'sse:user:*', pattern: true, routes: 'account' }
+    ],
     bridgeLeaseMs: 5000,
     participantsTtlS: 30 * 86400,
     readyRequiresRedis: false,
@@ -160,12 +164,22 @@ t.test('Redis settings: none without REDIS_URL; defaults and checks with it', as
   }).redis, {
     url: 'rediss://redis.internal:6380',
     prefix: '{flowfi}:',
-    channel: 'payments.events',
+    channels: [
+      { name: 'payments.events', pattern: false, routes: 'data' },
+      { name: 'sse:stream:*', pattern: true, routes: 'stream' },
+      { name: 'sse:user:*', pattern: true, routes: 'account' }
+    ],
     bridgeLeaseMs: 2000,
     participantsTtlS: 3600,
     readyRequiresRedis: true,
     connectTimeoutMs: 3000
   })
+  t.same(loadConfig({ REDIS_URL: 'redis://r', REDIS_CHANNEL: 'ignored', REDIS_CHANNELS: 'a, flowfi:stream:*' }).redis?.channels, [
+    { name: 'a', pattern: false, routes: 'data' },
+    { name: 'flowfi:stream:*', pattern: true, routes: 'stream' }
+  ], 'REDIS_CHANNELS lists them all')
+  t.throws(() => loadConfig({ REDIS_URL: 'redis://r', REDIS_CHANNELS: 'a,sse:*,sse:user:*' }),
+    { message: 'REDIS_CHANNELS="a,sse:*,sse:user:*" is not allowed: expected comma-separated channels: "sse:user:*" is matched by "sse:*" too: its messages would be taken twice' })
   t.equal(loadConfig({ HISTORY_SIZE: '100' }).historySize, 100, 'without Redis the history may be shorter than a batch')
 })
 

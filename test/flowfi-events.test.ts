@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { publish, randomAccountId, startApp, type RunningApp } from './helpers/app.js'
 import { subscribe, type StreamClient } from './helpers/sse-client.js'
-import { redisAnswers, redisEnv } from './helpers/redis.js'
+import { redisAnswers, redisClient, redisEnv } from './helpers/redis.js'
+import { waitUntil } from './helpers/app.js'
 import { encodeStellarContract } from '../services/stellar-key.js'
 import { EVENT_TYPES } from '../services/protocol.js'
 
@@ -116,5 +117,63 @@ if (await redisAnswers(t)) {
     await resumed.eventCount(2)
     t.same(resumed.events.map(e => e.event), ['stream.fee_collected', 'stream.admin_transferred'], 'replayed as routed')
     await nothingMore(t, resumed, await subscribe(t, c.url, 'all=true'), a.url, 'and nothing else')
+  })
+}
+
+if (await redisAnswers(t)) {
+  t.test('the backend\'s channels: sse:stream:<id> and sse:user:<account>, as it PUBLISHes on them', async t => {
+    const env = redisEnv(t)
+    const prefix = env.REDIS_PREFIX!
+    const a = await startApp(t, { ...env, INSTANCE_ID: 'a' })
+    const b = await startApp(t, { ...env, INSTANCE_ID: 'b' })
+    await waitUntil('an instance bridges', () => a.app.fanout.bridging || b.app.fanout.bridging)
+    const backend = redisClient(t)
+    const id = Math.floor(Math.random() * 2 ** 40)
+    const everything = await subscribe(t, b.url, 'all=true')
+    const byStream = await subscribe(t, b.url, `streams=${id}`)
+    const bySender = await subscribe(t, b.url, `users=${sender}`)
+    const byAdmin = await subscribe(t, b.url, `users=${admin}`)
+
+    // Every type on the stream's channel, as the backend's broadcastToStream sends them: {event, data}.
+    const stream = [...backendEvents(id), ...adminEvents(id).map(({ event, data }) => ({ event, data }))]
+    for (const message of stream) t.equal(await backend.publish(`${prefix}sse:stream:${id}`, JSON.stringify(message)), 1, `${message.event}: one listener`)
+    await everything.eventCount(10)
+    t.same(received(everything), asSent(stream), 'all ten, byte for byte, in order')
+    await byStream.eventCount(10)
+    t.same(received(byStream), asSent(stream), 'the stream\'s channel makes each an event of that stream')
+    await bySender.eventCount(10)
+    t.same(received(bySender), asSent(stream), 'and reaches its participants')
+
+    // Every type on the admin's channel: for the admin (and all=true) only.
+    for (const message of stream) await backend.publish(`${prefix}sse:user:${admin}`, JSON.stringify(message))
+    await byAdmin.eventCount(10)
+    t.same(received(byAdmin), asSent(stream), 'the account\'s channel reaches that account')
+    await everything.eventCount(20)
+    t.same(received(everything).slice(10), asSent(stream), 'and all=true')
+    await nothingMore(t, byStream, everything, a.url, 'not the streams= subscribers of the stream they name')
+    await nothingMore(t, bySender, everything, a.url, 'nor its participants')
+    await backend.publish(`${prefix}sse:stream:${id}`, JSON.stringify({ event: 'stream.withdrawn', data: { streamId: id, amount: '1' } }))
+    await byStream.eventCount(11)
+    await nothingMore(t, byAdmin, everything, a.url, 'and the admin did not become a participant of the stream')
+
+    // A u64 id past 2^53 names its channel as the backend writes it: String(streamId).
+    const big = await subscribe(t, b.url, `streams=${U64_MAX}`)
+    const created = { event: 'stream.created', data: { streamId: U64_MAX, sender: contract, recipient, ...chain(12) } }
+    await backend.publish(`${prefix}sse:stream:${U64_MAX}`, JSON.stringify(created))
+    await big.eventCount(1)
+    t.same(received(big), asSent([created]))
+
+    // A channel that names no account, or no stream, routes nothing: logged and counted as malformed.
+    const bridge = a.app.fanout.bridging ? a : b
+    await backend.publish(`${prefix}sse:user:GABC`, JSON.stringify(stream[1]))
+    await backend.publish(`${prefix}sse:stream:not a stream`, JSON.stringify(stream[1]))
+    await waitUntil('both refused', () => bridge.app.fanout.channelMessages.malformed === 2)
+    const refused = bridge.logs.filter(line => line.msg === 'channel message cannot be routed as its channel says; dropped')
+    // The second of a kind within a minute is held back (a flood is one line), and counted.
+    t.same(refused.map(line => [line.channel, line.why]), [
+      [`${prefix}sse:user:GABC`, 'the channel does not end in a Stellar account or contract address']
+    ])
+    await waitUntil('the appends are answered', () => bridge.app.fanout.channelMessages.bridged === 22)
+    t.same(bridge.app.fanout.channelMessages, { bridged: 22, malformed: 2, failed: 0 }, 'each message logged once')
   })
 }

@@ -65,6 +65,7 @@ if (await redisAnswers(t)) {
     t.equal(onA.events[0]!.id, onB.events[0]!.id, 'the same id on both')
     t.same(JSON.parse(onB.events[0]!.data), stream)
     t.equal(await redis.xlen(streamKey), 1, 'logged once, though two instances listen')
+    await waitUntil('the append is answered', () => a!.app.fanout.channelMessages.bridged + b!.app.fanout.channelMessages.bridged === 1)
     t.equal(a!.app.fanout.channelMessages.bridged + b!.app.fanout.channelMessages.bridged, 1)
   })
 
@@ -78,6 +79,8 @@ if (await redisAnswers(t)) {
     await redis.publish(channel, JSON.stringify({ event: 'stream.cancelled', data: { streamId: '7' } }))
     await client.eventCount(1)
     t.equal(client.events.length, 1)
+    // Counted when Redis answers the append, which may come after the reader has delivered the event.
+    await waitUntil('the append is answered', () => a!.app.fanout.channelMessages.bridged === 1)
     t.same(a!.app.fanout.channelMessages, { bridged: 1, malformed: 2, failed: 0 })
     const warnings = a!.logs.filter(line => line.channel === channel && line.level === 40)
     t.same(warnings.map(line => line.msg), ['channel message is not JSON; dropped', 'channel message is not a valid event; dropped'])

@@ -69,7 +69,7 @@ export class RedisFanout implements Fanout {
     const loaded = await this.#logReader.loadHistory()
     this.#logReader.start()
     this.#channel.start()
-    this.logger.info({ key: this.#log.streamKey, loaded, lastId: this.#log.lastId, channel: this.options.bridge.channel },
+    this.logger.info({ key: this.#log.streamKey, loaded, lastId: this.#log.lastId, channels: this.options.bridge.sources.map(source => source.name) },
       'redis fan-out ready: history loaded, reading the log')
   }
 

@@ -47,7 +47,16 @@ export function redisEnv (t: Test, env: Record<string, string> = {}, url = REDIS
       client.disconnect()
     })
   }
-  return { REDIS_URL: url, REDIS_PREFIX: prefix, REDIS_CHANNEL: `${prefix}stream-events`, BRIDGE_LEASE_MS: '1000', ...env }
+  const channel = `${prefix}stream-events`
+  return {
+    REDIS_URL: url,
+    REDIS_PREFIX: prefix,
+    REDIS_CHANNEL: channel,
+    // The backend's channels too, under this test's prefix: `${prefix}sse:stream:<id>`, `${prefix}sse:user:<account>`.
+    REDIS_CHANNELS: `${channel},${prefix}sse:stream:*,${prefix}sse:user:*`,
+    BRIDGE_LEASE_MS: '1000',
+    ...env
+  }
 }
 
 /** A client of the shared Redis for the test itself (the FlowFi backend's role, or an inspector). */

@@ -1,6 +1,6 @@
-import { STREAM_ID_PATTERN, routeOf, type Route } from './event-schema.js'
-import type { Envelope } from './protocol.js'
-import { isStellarAddress } from './stellar-key.js'
+import { STREAM_ID_PATTERN, routeOf, type Route } from '../event-schema.js'
+import type { Envelope } from '../protocol.js'
+import { isStellarAddress } from '../stellar-key.js'
 
 /**
  * One entry of `REDIS_CHANNELS`: a channel, or a pattern (`…*`, through PSUBSCRIBE). A pattern whose
@@ -22,7 +22,13 @@ export function parseChannelSources (text: string): ChannelSource[] {
   if (bad !== undefined) {
     throw new Error(`${JSON.stringify(bad)} is not a channel: letters, digits and . : _ -, with an optional * at the end`)
   }
-  return [...new Set(names)].map(name => {
+  const unique = [...new Set(names)]
+  // Redis sends a message once for each entry that matches its channel: it would be logged twice.
+  for (const name of unique) {
+    const wider = unique.find(other => other !== name && other.endsWith('*') && name.startsWith(other.slice(0, -1)))
+    if (wider !== undefined) throw new Error(`${JSON.stringify(name)} is matched by ${JSON.stringify(wider)} too: its messages would be taken twice`)
+  }
+  return unique.map(name => {
     const pattern = name.endsWith('*')
     const routes = !pattern ? 'data' : name.endsWith('stream:*') ? 'stream' : name.endsWith('user:*') ? 'account' : 'data'
     return { name, pattern, routes }
@@ -44,6 +50,5 @@ export function routeOnChannel (source: ChannelSource, channel: string, envelope
     return { ok: true, route: { streamId: undefined, accounts: [named] } }
   }
   if (!STREAM_ID_PATTERN.test(named)) return { ok: false, why: 'the channel does not end in a stream id' }
-  const { to: _to, ...participants } = envelope
-  return { ok: true, route: { streamId: named, accounts: routeOf(participants as Envelope).accounts } }
+  return { ok: true, route: { streamId: named, accounts: routeOf({ ...envelope, to: undefined }).accounts } }
 }
