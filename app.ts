@@ -11,10 +11,14 @@ import metrics from './plugins/metrics.js'
 import redisFanout from './plugins/redis-fanout.js'
 import sseBroker from './plugins/sse-broker.js'
 import streamIntake from './plugins/stream-intake.js'
+import openapi from './plugins/openapi.js'
 import health from './routes/health.js'
-import publish from './routes/events/publish.js'
-import stats from './routes/events/stats.js'
-import subscribe from './routes/events/subscribe.js'
+import events from './routes/events/index.js'
+import { SUBSCRIBE_PATH } from './routes/events/subscribe.js'
+
+/** The events API is served at the root and under /v1, where FlowFi's frontend looks for it. */
+const API_PREFIXES = ['', '/v1']
+const STREAM_PATHS = API_PREFIXES.map(prefix => prefix + SUBSCRIBE_PATH)
 
 export interface BuildOptions {
   /** Where the JSON log lines go (standard output by default, see LogDestination; tests read them). */
@@ -52,11 +56,13 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
       : config.trustProxy,
     clientErrorHandler,
     logController: new LogController({
-      disableRequestLogging: (request: FastifyRequest) => request.url.startsWith('/events/subscribe')
+      disableRequestLogging: (request: FastifyRequest) => STREAM_PATHS.some(path => request.url.startsWith(path))
     })
   })
 
   app.register(errors)
+  // Before the routes: it reads their schemas as they are added.
+  app.register(openapi)
   // Browsers on other origins: none unless CORS_ORIGINS names them (credentials allowed for cookie auth).
   if (config.corsOrigins.length > 0) app.register(cors, { origin: config.corsOrigins, credentials: true })
   app.register(auth, config.auth)
@@ -73,7 +79,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     ...(config.redis === undefined ? {} : { upstreamWaitMs: 2000 })
   })
   // After the broker: on close, the broker ends the streams before this closes their connections.
-  app.register(streamIntake, { path: '/events/subscribe' })
+  app.register(streamIntake, { path: SUBSCRIBE_PATH, prefixes: API_PREFIXES })
   app.register(redisFanout, {
     redis: config.redis,
     instanceId: config.instanceId,
@@ -95,13 +101,16 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
       : { cluster: { redis: parent.redis, prefix: config.redis.prefix, instanceId: config.instanceId, heartbeatMs: config.heartbeatMs } })
   }))
   app.register(health, { readyRequiresRedis: config.redis?.readyRequiresRedis ?? false })
-  app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs, ratePerMinute: config.subscribeRatePerMinute })
-  app.register(publish, {
-    maxPublishBatch: config.maxPublishBatch,
-    publishToken: config.publishToken,
-    production: config.production,
-    ratePerSecond: config.publishRatePerSecond
+  app.register(events, {
+    prefixes: API_PREFIXES,
+    subscribe: { maxFilters: config.maxFilters, retryMs: config.retryMs, ratePerMinute: config.subscribeRatePerMinute },
+    publish: {
+      maxPublishBatch: config.maxPublishBatch,
+      publishToken: config.publishToken,
+      production: config.production,
+      ratePerSecond: config.publishRatePerSecond
+    },
+    stats: { instanceId: config.instanceId }
   })
-  app.register(stats, { instanceId: config.instanceId })
   return app
 }
