@@ -19,6 +19,9 @@ import { SUBSCRIBE_PATH } from './routes/events/subscribe.js'
 /** The events API is served at the root and under /v1, where FlowFi's frontend looks for it. */
 const API_PREFIXES = ['', '/v1']
 const STREAM_PATHS = API_PREFIXES.map(prefix => prefix + SUBSCRIBE_PATH)
+/** Whether a request target is the stream's path (with any query): not a longer path such as /events/subscribers. */
+const isStreamPath = (url: string): boolean =>
+  STREAM_PATHS.some(path => url.startsWith(path) && (url.length === path.length || url[path.length] === '?'))
 
 export interface BuildOptions {
   /** Where the JSON log lines go (standard output by default, see LogDestination; tests read them). */
@@ -56,7 +59,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
       : config.trustProxy,
     clientErrorHandler,
     logController: new LogController({
-      disableRequestLogging: (request: FastifyRequest) => STREAM_PATHS.some(path => request.url.startsWith(path))
+      disableRequestLogging: (request: FastifyRequest) => isStreamPath(request.url)
     })
   })
 

@@ -25,8 +25,9 @@ const openapi: FastifyPluginAsync = async app => {
           'The events API is served at the root and under /v1; both are one API, with the same limits.'
       }
     },
-    // A schema with an $id (Envelope) is one component of that name, referenced where it is used.
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
+    // A schema with an $id (Envelope) is one component of that name, referenced where it is used;
+    // only such schemas are made references.
+    refResolver: { buildLocalReference: json => String(json.$id) }
   })
   // A description only, of what every client may call anyway: nothing to protect, but rate-limited
   // as every route is.

@@ -23,7 +23,7 @@ declare module 'fastify' {
 export interface StreamIntakeOptions {
   /** The path whose plain GET requests skip Node's HTTP parser. */
   path: string
-  /** The prefixes the route is served under as well ('' for the path itself, the default; '/v1'): each is taken alike. */
+  /** The prefixes the route is served under, each taken alike: '' for the path itself (the default), '/v1'. */
   prefixes?: readonly string[]
 }
 
@@ -40,9 +40,9 @@ const OTHER: HeadReading = { kind: 'other' }
  * Reads each new connection's first bytes. A plain `GET <path>` request (under any of the prefixes)
  * goes to Fastify (routes, hooks, limits, all as usual) on a request made here, and Node's HTTP server
  * never holds the connection: an open event stream then keeps only its socket, not also an HTTP
- * parser, a request and a response (about 6 KiB together). Other requests for the path go to Node's parser as their head
- * alone; every other connection goes to Node's HTTP server with its bytes put back, as if nothing had
- * read them. Either way a stream's connection is the stream's: what the client sends after its
+ * parser, a request and a response (about 6 KiB together). Other requests for the path go to Node's
+ * parser as their head alone; every other connection goes to Node's HTTP server with its bytes put
+ * back, as if nothing had read them. Either way a stream's connection is the stream's: what the client sends after its
  * request is read and dropped, never parsed, and the connection ends with the answer.
  */
 const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, done) => {

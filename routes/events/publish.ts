@@ -23,6 +23,9 @@ const DATA_OF = {
   'stream.completed': StreamRefData
 } satisfies Record<EventType, TSchema>
 
+/** The account id of event-schema.ts (stream.created's sender), which envelope users are too. */
+const AccountId = StreamCreatedData.properties.sender
+
 /** One FlowFi event, as a description: validateEnvelope is what checks it. */
 const Envelope = Type.Union(EVENT_TYPES.map(event => Type.Object({
   event: Type.Literal(event),
@@ -30,7 +33,7 @@ const Envelope = Type.Union(EVENT_TYPES.map(event => Type.Object({
     ...DATA_OF[event],
     description: `other fields pass through to subscribers; objects and arrays nest at most ${MAX_DATA_DEPTH} levels, data the first`
   },
-  users: Type.Optional(Type.Array(StreamCreatedData.properties.sender, {
+  users: Type.Optional(Type.Array(AccountId, {
     maxItems: MAX_ENVELOPE_USERS,
     description: 'accounts the event concerns besides those of stream.created: they join the stream\'s participants'
   }))
@@ -40,7 +43,7 @@ const Problem = Type.Object({
   path: Type.String({ description: 'a JSON pointer into the envelope, cut at 200 characters' }),
   message: Type.String()
 })
-const InvalidEvents = Type.Object({
+export const InvalidEvents = Type.Object({
   error: Type.Literal('invalid_event'),
   message: Type.String({ description: 'the first problem of the first invalid envelope' }),
   invalid: Type.Array(Type.Object({
