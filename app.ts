@@ -12,10 +12,15 @@ import redis from './plugins/redis.js'
 import redisFanout from './plugins/redis-fanout.js'
 import sseBroker from './plugins/sse-broker.js'
 import streamIntake from './plugins/stream-intake.js'
+import openapi from './plugins/openapi.js'
 import health from './routes/health.js'
-import publish from './routes/events/publish.js'
-import stats from './routes/events/stats.js'
-import subscribe from './routes/events/subscribe.js'
+import events from './routes/events/index.js'
+import { API_PREFIXES, SUBSCRIBE_PATH } from './services/protocol.js'
+
+const STREAM_PATHS = API_PREFIXES.map(prefix => prefix + SUBSCRIBE_PATH)
+/** Whether a request target is the stream's path (with any query): not a longer path such as /events/subscribers. */
+const isStreamPath = (url: string): boolean =>
+  STREAM_PATHS.some(path => url.startsWith(path) && (url.length === path.length || url[path.length] === '?'))
 
 export interface BuildOptions {
   /** Where the JSON log lines go (standard output by default, see LogDestination; tests read them). */
@@ -53,11 +58,13 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
       : config.trustProxy,
     clientErrorHandler,
     logController: new LogController({
-      disableRequestLogging: (request: FastifyRequest) => request.url.startsWith('/events/subscribe')
+      disableRequestLogging: (request: FastifyRequest) => isStreamPath(request.url)
     })
   })
 
   app.register(errors)
+  // Before the routes: it reads their schemas as they are added.
+  app.register(openapi)
   // Browsers on other origins: none unless CORS_ORIGINS names them (credentials allowed for cookie auth).
   if (config.corsOrigins.length > 0) app.register(cors, { origin: config.corsOrigins, credentials: true })
   app.register(auth, config.auth)
@@ -74,7 +81,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     ...(config.redis === undefined ? {} : { upstreamWaitMs: 2000 })
   })
   // After the broker: on close, the broker ends the streams before this closes their connections.
-  app.register(streamIntake, { path: '/events/subscribe' })
+  app.register(streamIntake, { path: SUBSCRIBE_PATH, prefixes: API_PREFIXES })
   if (config.redis !== undefined) {
     app.register(redis, { url: config.redis.url, connectTimeoutMs: config.redis.connectTimeoutMs, connectionName: config.instanceId })
   }
@@ -92,13 +99,16 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     ...(config.redis === undefined ? {} : { cluster: { prefix: config.redis.prefix, instanceId: config.instanceId, heartbeatMs: config.heartbeatMs } })
   })
   app.register(health, { readyRequiresRedis: config.redis?.readyRequiresRedis ?? false })
-  app.register(subscribe, { maxFilters: config.maxFilters, retryMs: config.retryMs, ratePerMinute: config.subscribeRatePerMinute })
-  app.register(publish, {
-    maxPublishBatch: config.maxPublishBatch,
-    publishToken: config.publishToken,
-    production: config.production,
-    ratePerSecond: config.publishRatePerSecond
+  app.register(events, {
+    prefixes: API_PREFIXES,
+    subscribe: { maxFilters: config.maxFilters, retryMs: config.retryMs, ratePerMinute: config.subscribeRatePerMinute },
+    publish: {
+      maxPublishBatch: config.maxPublishBatch,
+      publishToken: config.publishToken,
+      production: config.production,
+      ratePerSecond: config.publishRatePerSecond
+    },
+    stats: { instanceId: config.instanceId }
   })
-  app.register(stats, { instanceId: config.instanceId })
   return app
 }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import Fastify, { type FastifyPluginCallback, type FastifyReply, type FastifyRequest } from 'fastify'
 import { collectDefaultMetrics, Registry } from 'prom-client'
+import { Type } from '@sinclair/typebox'
 import {
   CLOSE_REASONS, CONNECTION_RESULTS, REJECT_REASONS, RESYNC_REASONS, type Histogram
 } from '../services/delivery-metrics.js'
@@ -41,6 +42,17 @@ function histogramSamples (name: string, histogram: Histogram): Sample[] {
     { metricName: `${name}_sum`, value: histogram.sum },
     { metricName: `${name}_count`, value: histogram.count }
   ]
+}
+
+/** Its schema, for the OpenAPI document when it is served on the main port. */
+const SCHEMA = {
+  summary: 'Prometheus metrics',
+  response: {
+    200: {
+      description: 'the Prometheus text format, version 0.0.4',
+      content: { 'text/plain': { schema: Type.String() } }
+    }
+  }
 }
 
 // prom-client names these gauges with a _total suffix, which Prometheus reserves for counters.
@@ -98,14 +110,14 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
     await reply.type(registry.contentType).send(await registry.metrics())
 
   if (options.port === 0) {
-    app.get('/metrics', { config: { rateLimit: false } }, serve)
+    app.get('/metrics', { schema: SCHEMA, config: { rateLimit: false } }, serve)
     return done()
   }
 
   // A listener of its own, so that an ingress routing the main port never exposes it by accident.
   const listener = Fastify({ logger: false, clientErrorHandler })
   listener.register(errors)
-  listener.get('/metrics', serve)
+  listener.get('/metrics', { schema: SCHEMA }, serve)
   app.addHook('onReady', async () => {
     await listener.listen({ port: options.port, host: options.host })
     app.log.info({ port: options.port }, 'metrics listening')

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import { once } from 'node:events'
 import fp from 'fastify-plugin'
 import type { FastifyPluginCallback } from 'fastify'
-import { readHead, type RequestHead } from '../services/request-head.js'
+import { readHead, type HeadReading, type RequestHead } from '../services/request-head.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,6 +23,8 @@ declare module 'fastify' {
 export interface StreamIntakeOptions {
   /** The path whose plain GET requests skip Node's HTTP parser. */
   path: string
+  /** The prefixes the route is served under, each taken alike: '' for the path itself (the default), '/v1'. */
+  prefixes?: readonly string[]
 }
 
 type RequestListener = (request: IncomingMessage, response: ServerResponse) => void
@@ -32,18 +34,24 @@ function destroySocket (this: Socket): void { this.destroy() }
 function ignore (): void {}
 /** What Node's HTTP server listens to on a connection it reads; its 'close' listener frees its parser. */
 const NODE_READING = ['data', 'end', 'error', 'timeout', 'drain'] as const
+const OTHER: HeadReading = { kind: 'other' }
 
 /**
- * Reads each new connection's first bytes. A plain `GET <path>` request goes to Fastify (routes,
- * hooks, limits, all as usual) on a request made here, and Node's HTTP server never holds the
- * connection: an open event stream then keeps only its socket, not also an HTTP parser, a request and
- * a response (about 6 KiB together). Other requests for the path go to Node's parser as their head
- * alone; every other connection goes to Node's HTTP server with its bytes put back, as if nothing had
- * read them. Either way a stream's connection is the stream's: what the client sends after its
+ * Reads each new connection's first bytes. A plain `GET <path>` request (under any of the prefixes)
+ * goes to Fastify (routes, hooks, limits, all as usual) on a request made here, and Node's HTTP server
+ * never holds the connection: an open event stream then keeps only its socket, not also an HTTP
+ * parser, a request and a response (about 6 KiB together). Other requests for the path go to Node's
+ * parser as their head alone; every other connection goes to Node's HTTP server with its bytes put
+ * back, as if nothing had read them. Either way a stream's connection is the stream's: what the client sends after its
  * request is read and dropped, never parsed, and the connection ends with the answer.
  */
 const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, done) => {
   if (!options.path.startsWith('/')) return done(new TypeError('stream-intake: path must start with /'))
+  const prefixes = options.prefixes ?? ['']
+  if (prefixes.length === 0 || prefixes.some(prefix => prefix !== '' && !/^\/.*[^/]$/.test(prefix))) {
+    return done(new TypeError('stream-intake: prefixes must be a list of \'\' or paths such as /v1 (starting, not ending with /)'))
+  }
+  const paths = prefixes.map(prefix => prefix + options.path)
   // An HTTPS or HTTP/2 server reads its connections otherwise: this is for plain HTTP/1.1 only.
   if (!(app.server instanceof Server)) return done(new TypeError('stream-intake: the server must be a plain node:http Server'))
   const server = app.server
@@ -164,7 +172,13 @@ const streamIntake: FastifyPluginCallback<StreamIntakeOptions> = (app, options, 
     let bytes: Buffer = Buffer.alloc(0)
     const read = (chunk: Buffer): void => {
       bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk])
-      const head = readHead(bytes, options.path, { maxBytes: maxHeaderSize, maxHeaders: server.maxHeadersCount ?? 2000 })
+      const limits = { maxBytes: maxHeaderSize, maxHeaders: server.maxHeadersCount ?? 2000 }
+      // Bytes that may still be a request of one path are no other's: the first reading that is not 'other' is it.
+      let head: HeadReading = OTHER
+      for (const path of paths) {
+        head = readHead(bytes, path, limits)
+        if (head.kind !== 'other') break
+      }
       if (head.kind === 'incomplete') return
       waiting.delete(socket)
       socket.removeListener('data', read)

@@ -89,3 +89,18 @@ t.test('stream-intake: options and the server are checked up front', async t => 
     await t.rejects(async () => await app.ready(), { message }, what)
   }
 })
+
+t.test('stream-intake: prefixes are \'\' or paths that start with / and do not end with it', async t => {
+  const message = 'stream-intake: prefixes must be a list of \'\' or paths such as /v1 (starting, not ending with /)'
+  for (const prefixes of [[], ['v1'], ['/'], ['/v1/'], ['', '/v1', 'x']]) {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    app.register(streamIntake, { path: '/events/subscribe', prefixes })
+    await t.rejects(async () => await app.ready(), { message }, JSON.stringify(prefixes))
+  }
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(streamIntake, { path: '/events/subscribe', prefixes: ['', '/v1', '/api/v2'] })
+  await app.ready()
+  t.pass('those are taken')
+})

@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -6,17 +5,7 @@ import t from 'tap'
 import { buildApp } from '../app.js'
 import { loadConfig } from '../services/config.js'
 import { publish, startApp, waitUntil } from './helpers/app.js'
-
-/** A raw connection to the app, with everything it has received so far. */
-async function connect (url: string): Promise<{ socket: net.Socket, received: () => string, ended: Promise<unknown> }> {
-  const { port } = new URL(url)
-  const socket = net.connect(Number(port), '127.0.0.1')
-  await once(socket, 'connect')
-  let received = ''
-  socket.on('data', chunk => { received += String(chunk) })
-  const ended = once(socket, 'close')
-  return { socket, received: () => received, ended }
-}
+import { connect } from './helpers/raw-socket.js'
 
 const PLAIN = 'GET /events/subscribe?all=true HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n'
 

@@ -1,11 +1,17 @@
 import type { OutgoingHttpHeaders } from 'node:http'
-import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify'
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
 import { SseConnection } from '../../services/sse-connection.js'
 import { encodeRetry } from '../../services/sse-frame.js'
 import { parseFilters } from '../../services/subscription-query.js'
 import { BEARER_CHALLENGE, refusedFilter } from '../../services/principal.js'
 import type { ConnectionRefusal } from '../../services/delivery-metrics.js'
 import type { Filters } from '../../services/subscription-index.js'
+import { errorBody, type TypedHandler } from '../schemas.js'
+import { QUERY, SUBSCRIBE_PATH } from '../../services/protocol.js'
+
+/** Where the stream is served (under each prefix of the events API). */
 
 export interface SubscribeOptions {
   maxFilters: number
@@ -24,6 +30,40 @@ const HEADERS = {
 const HEADERS_1_1 = { ...HEADERS, connection: 'keep-alive' }
 /** A retry hint ends at once, and its connection with it (Node closes a response that says close). */
 const RETRY_LATER_1_1 = { ...HEADERS, connection: 'close' }
+
+/**
+ * A query parameter as the query parser reads it: once, or repeated. The values are checked by
+ * parseFilters and the auth plugin, which answer with their own codes; the schema describes them and
+ * refuses nothing (a pattern here would turn an `invalid_stream` into a validation error of Fastify's).
+ */
+const param = (description: string) => Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description }))
+
+const SCHEMA = {
+  summary: 'An event stream (text/event-stream) of the events that match any of the filters',
+  description: 'At least one of streams, users, all=true. HEAD is checked as GET is and answers with the head alone.',
+  querystring: Type.Object({
+    [QUERY.streams]: param('a stream id, [A-Za-z0-9_-]{1,64}, or a u64 as a decimal string; repeatable'),
+    [QUERY.users]: param('a Stellar account id or contract address (G or C and 55 base32 characters, valid checksum): every event of every stream it takes part in, and the events addressed to it; repeatable'),
+    [QUERY.all]: param('true for every event (false is the same as leaving it out); once'),
+    lastEventId: param('resume after this event id (a new EventSource after a page reload); Last-Event-ID wins over it'),
+    [QUERY.accessToken]: param('with AUTH_MODE=jwt: the token, for clients that can set no header or cookie (never logged)'),
+    [QUERY.token]: param('the same as access_token, read after it: what FlowFi\'s frontend sends (never logged)')
+  }),
+  headers: Type.Object({
+    'last-event-id': Type.Optional(Type.String({ description: 'resume after this event id (EventSource sends it when it reconnects)' }))
+  }),
+  response: {
+    200: {
+      description: 'the stream: a retry hint, then events (id, event, data), heartbeat comments, events.resync and events.closing',
+      content: { 'text/event-stream': { schema: Type.String() } }
+    },
+    400: errorBody('missing_filter, invalid_stream, invalid_user, invalid_all, too_many_filters'),
+    401: errorBody('with AUTH_MODE=jwt: missing_token, token_expired, token_not_yet_valid, invalid_signature, invalid_algorithm, invalid_claim, invalid_token'),
+    403: errorBody('forbidden: the token may not read one of the filters, named in the message'),
+    429: errorBody('too_many_requests (SUBSCRIBE_RATE_PER_MINUTE) or too_many_per_ip (MAX_CONNECTIONS_PER_IP); Retry-After'),
+    503: errorBody('over_capacity: this instance holds MAX_CONNECTIONS streams; Retry-After')
+  }
+}
 
 type SubscribeQuery = Record<string, string | string[] | undefined>
 
@@ -44,7 +84,7 @@ function lastEventIdOf (header: string | undefined, query: SubscribeQuery): stri
 type Admission =
   /** `retryLater`: the stream is told to come back (draining, or Redis away), and takes no place. */
   | { ok: true, address: string, retryLater: 'draining' | 'unavailable' | undefined, acceptedUntil: number | undefined }
-  | { ok: false, result: ConnectionRefusal, status: number, headers: Record<string, string>, body: { error: string, message: string } }
+  | { ok: false, result: ConnectionRefusal, status: 401 | 403 | 429 | 503, headers: Record<string, string>, body: { error: string, message: string } }
 
 /**
  * Whether a well-formed subscription may open: its token (with AUTH_MODE=jwt), then the connection
@@ -94,20 +134,18 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
   return { ok: true, address, retryLater, acceptedUntil }
 }
 
-/** `GET /events/subscribe`: holds an event stream open on the raw response. */
-const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) => {
+/**
+ * `GET /events/subscribe`: holds an event stream open on the raw response. Made once; the plugin it
+ * returns serves it under a prefix, and every prefix counts against the same rate limit.
+ */
+export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions): FastifyPluginCallbackTypebox {
   const retry = encodeRetry(options.retryMs)
+  // Its own rate, instead of (not on top of) the global limit of the other routes: one count for
+  // every prefix (a route's own `config.rateLimit` would count each apart), HEAD with GET.
+  const limitRate = app.rateLimit({ max: options.ratePerMinute, timeWindow: 60_000 })
 
-  app.get('/events/subscribe', {
-    // Its own rate, instead of (not on top of) the global limit of the other routes.
-    config: { rateLimit: { max: options.ratePerMinute, timeWindow: 60_000 } },
-    // First of the route's hooks, as the request arrives: the connection is the stream's from here on.
-    onRequest: (request, reply, next) => {
-      app.streamIntake.own(request.raw, reply.raw)
-      next()
-    }
-  }, async (request, reply) => {
-    const query = request.query as SubscribeQuery
+  const subscribe: TypedHandler<typeof SCHEMA> = async (request, reply) => {
+    const query = request.query
     const parsed = parseFilters(query, options.maxFilters)
     const metrics = app.broker.metrics
     if (!parsed.ok) {
@@ -121,7 +159,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
       metrics.connectionRefused(admission.result)
       return reply.code(admission.status).headers(admission.headers).send(admission.body)
     }
-    if (headOnly) return reply.code(200).headers(HEADERS).send()
+    if (headOnly) return reply.code(200).headers(HEADERS).send('')
     const { address, retryLater, acceptedUntil } = admission
     const socket = request.raw.socket
     const response = reply.raw
@@ -161,7 +199,7 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
     response.detachSocket(socket)
     const connection = new SseConnection(socket, chunked, parsed.filters)
     connection.acceptedUntil = acceptedUntil
-    const lastEventId = lastEventIdOf(request.headers['last-event-id'] as string | undefined, query)
+    const lastEventId = lastEventIdOf(request.headers['last-event-id'], query)
     metrics.connectionOpened(lastEventId !== undefined)
     request.log.info({ filters: parsed.filters, lastEventId }, 'stream opened')
     const reqId = request.id
@@ -176,8 +214,21 @@ const subscribe: FastifyPluginCallback<SubscribeOptions> = (app, options, done) 
       }, 'stream closed')
     })
     void app.broker.open(connection, lastEventId)
-  })
-  done()
-}
+  }
 
-export default subscribe
+  return (scope, _options, done) => {
+    scope.get(SUBSCRIBE_PATH, {
+      schema: SCHEMA,
+      config: { rateLimit: false },
+      onRequest: [
+        // First, as the request arrives: the connection is the stream's from here on.
+        (request, reply, next) => {
+          app.streamIntake.own(request.raw, reply.raw)
+          next()
+        },
+        limitRate
+      ]
+    }, subscribe)
+    done()
+  }
+}
