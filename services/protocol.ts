@@ -90,7 +90,7 @@ export interface ControlEventData {
 export const RESYNC = 'events.resync' satisfies keyof ControlEventData
 export const CLOSING = 'events.closing' satisfies keyof ControlEventData
 
-/** The paths of the events API: served as they are and under `/v1`. */
+/** The paths of the events API: served as they are and under `/v1`, where FlowFi's frontend looks for them. */
 export const API_PREFIXES = ['', '/v1'] as const
 export const SUBSCRIBE_PATH = '/events/subscribe'
 export const PUBLISH_PATH = '/events/publish'
