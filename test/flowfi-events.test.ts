@@ -3,10 +3,12 @@
 // everything. Each routing rule is shown here over HTTP, on one instance and on two sharing Redis.
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
+import { EventSource } from 'eventsource'
 import { publish, randomAccountId, startApp, type RunningApp } from './helpers/app.js'
 import { subscribe, type StreamClient } from './helpers/sse-client.js'
 import { redisAnswers, redisClient, redisEnv } from './helpers/redis.js'
 import { waitUntil } from './helpers/app.js'
+import { nowS, signJwt } from './helpers/jwt.js'
 import { encodeStellarContract } from '../services/stellar-key.js'
 import { EVENT_TYPES } from '../services/protocol.js'
 
@@ -177,3 +179,49 @@ if (await redisAnswers(t)) {
     t.same(bridge.app.fanout.channelMessages, { bridged: 22, malformed: 2, failed: 0 }, 'each message logged once')
   })
 }
+
+/** Listens as FlowFi's useStreamEvents does: one listener per type, the data parsed. */
+function listen (source: EventSource, count: number): Promise<Array<{ type: string, data: unknown, lastEventId: string }>> {
+  const seen: Array<{ type: string, data: unknown, lastEventId: string }> = []
+  return new Promise((resolve, reject) => {
+    source.onerror = event => reject(new Error(`EventSource error: ${event.message ?? 'unknown'}`))
+    for (const type of EVENT_TYPES) {
+      source.addEventListener(type, event => {
+        seen.push({ type: event.type, data: JSON.parse(event.data), lastEventId: event.lastEventId })
+        if (seen.length === count) resolve(seen)
+      })
+    }
+  })
+}
+
+t.test('FlowFi\'s frontend, unchanged: EventSource on /v1/events/subscribe?streams=..&token=<jwt>, and ?all=true&token=', async t => {
+  const HS = { alg: 'HS256', secret: 'an-hs256-secret-that-is-long-enough-for-tests' } as const
+  const { url } = await startApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: HS.secret, PUBLISH_TOKEN: 'a-publish-token-for-tests' })
+  const backend = { authorization: 'Bearer a-publish-token-for-tests' }
+  t.equal((await publish(url, [backendEvents(1)[0], backendEvents(2)[0]], backend)).status, 202, 'the backend creates streams 1 and 2 of the user')
+
+  const user = signJwt({ sub: sender, exp: nowS() + 3600 }, HS)
+  // Exactly the URL that frontend/src/hooks/useStreamEvents.ts builds.
+  const params = new URLSearchParams()
+  for (const id of ['1', '2']) params.append('streams', id)
+  params.append('token', user)
+  const source = new EventSource(`${url}/v1/events/subscribe?${params}`)
+  t.teardown(() => source.close())
+  await new Promise(resolve => { source.onopen = resolve })
+  const admin = signJwt({ sub: 'flowfi-admin', scope: 'events:all', exp: nowS() + 3600 }, HS)
+  const everything = new EventSource(`${url}/v1/events/subscribe?all=true&token=${admin}`)
+  t.teardown(() => everything.close())
+  await new Promise(resolve => { everything.onopen = resolve })
+
+  const events = [...backendEvents(1).slice(1, 5), ...backendEvents(2).slice(5)]
+  const heard = listen(source, events.length)
+  const heardAll = listen(everything, events.length)
+  const { body } = await publish(url, events, backend)
+  t.same(await heard, events.map((e, i) => ({ type: e.event, data: e.data, lastEventId: body.ids[i] })),
+    'the user\'s streams, every type, with ids')
+  t.same((await heardAll).map(e => e.type), events.map(e => e.event), 'all=true with an events:all token')
+
+  const refused = await fetch(`${url}/v1/events/subscribe?streams=3&token=${user}`)
+  t.equal(refused.status, 403, 'a stream the user does not take part in')
+  t.match(await refused.json(), { error: 'forbidden', message: /streams=3/ })
+})

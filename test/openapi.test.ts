@@ -47,7 +47,7 @@ t.test('/openapi.json is a valid OpenAPI 3.1 document of both prefixes, health a
 
   const subscribe = document.paths['/events/subscribe']!.get as unknown as { parameters: Array<{ in: string, name: string }> }
   t.same(subscribe.parameters.map(parameter => `${parameter.in} ${parameter.name}`),
-    ['query streams', 'query users', 'query all', 'query lastEventId', 'query access_token', 'header last-event-id'])
+    ['query streams', 'query users', 'query all', 'query lastEventId', 'query access_token', 'query token', 'header last-event-id'])
   t.ok('text/event-stream' in (document.paths['/events/subscribe']!.get!.responses['200'] as { content: object }).content)
 
   // The body is described by event-schema.ts's schemas, one envelope per event type.
@@ -60,8 +60,9 @@ t.test('/openapi.json is a valid OpenAPI 3.1 document of both prefixes, health a
     required: ['event', 'data'],
     additionalProperties: false,
     properties: {
-      data: { required: ['id', 'sender', 'recipient'], properties: { sender: { type: 'string', format: 'stellar-account-id' } } },
-      users: { type: 'array', maxItems: 16 }
+      data: { required: ['sender', 'recipient'], properties: { streamId: {}, id: {}, sender: { type: 'string', format: 'stellar-address' } } },
+      users: { type: 'array', maxItems: 16 },
+      to: { type: 'array', maxItems: 16 }
     }
   })
 })
