@@ -92,7 +92,8 @@ export const EnvelopeShape = Type.Object({
     { errorMessage: `must be one of ${EVENT_TYPES.join(', ')}` }),
   data: Type.Object({}, { additionalProperties: true, errorMessage: 'must be a JSON object' }),
   users: Type.Optional(Accounts),
-  to: Type.Optional(Accounts)
+  // An empty list would send the event to all=true alone: a mistake more likely than a wish.
+  to: Type.Optional(Type.Array(Address, { minItems: 1, maxItems: MAX_ENVELOPE_USERS, errorMessage: `must list 1 to ${MAX_ENVELOPE_USERS} accounts` }))
 }, { additionalProperties: false })
 
 const checkShape = TypeCompiler.Compile(EnvelopeShape)

@@ -185,5 +185,6 @@ t.test('routing: a stream and its participants, no stream for admin events, only
   t.same(problemsOf({ event: 'stream.cancelled', data: { streamId: 1 }, users: [sender], to: [recipient] }),
     [{ path: '/to', message: 'cannot come with users: users names participants of the stream, to addresses the event to accounts only' }])
   t.match(problemsOf({ event: 'stream.cancelled', data: { streamId: 1 }, to: ['nobody'] }), [{ path: '/to/0' }])
-  t.match(problemsOf({ event: 'stream.cancelled', data: { streamId: 1 }, to: Array(17).fill(sender) }), [{ path: '/to' }])
+  t.match(problemsOf({ event: 'stream.cancelled', data: { streamId: 1 }, to: Array(17).fill(sender) }), [{ path: '/to', message: 'must list 1 to 16 accounts' }])
+  t.match(problemsOf({ event: 'stream.cancelled', data: { streamId: 1 }, to: [] }), [{ path: '/to', message: 'must list 1 to 16 accounts' }])
 })
