@@ -44,6 +44,12 @@ function adminEvents (streamId: number | string) {
 const received = (client: StreamClient) => client.events.map(({ event, data }) => ({ event, data }))
 const asSent = (events: Array<{ event: string, data: unknown }>) => events.map(({ event, data }) => ({ event, data: JSON.stringify(data) }))
 
+/** Waits for as many events as `events`, the first `client` receives, and checks they are those, as sent. */
+async function receives (t: Test, client: StreamClient, events: Array<{ event: string, data: unknown }>, what: string): Promise<void> {
+  await client.eventCount(events.length)
+  t.same(received(client), asSent(events), what)
+}
+
 /** Nothing more arrives at `client` (checked after an event published later has reached `witness`). */
 async function nothingMore (t: Test, client: StreamClient, witness: StreamClient, publishUrl: string, what: string): Promise<void> {
   const before = client.events.length
@@ -63,21 +69,16 @@ async function routing (t: Test, publisher: RunningApp, reader: RunningApp): Pro
 
   const stream = backendEvents(id)
   t.equal((await publish(publisher.url, stream)).status, 202)
-  await everything.eventCount(7)
-  t.same(received(everything), asSent(stream), 'every type, its data byte for byte as published')
-  await byStream.eventCount(7)
-  t.same(received(byStream), asSent(stream), 'streams=<id> for a numeric id')
-  await bySender.eventCount(7)
-  t.same(received(bySender), asSent(stream), 'users=<sender> learned the stream from a stream.created with streamId')
+  await receives(t, everything, stream, 'every type, its data byte for byte as published')
+  await receives(t, byStream, stream, 'streams=<id> for a numeric id')
+  await receives(t, bySender, stream, 'users=<sender> learned the stream from a stream.created with streamId')
 
   const fees = adminEvents(id)
   t.equal((await publish(publisher.url, fees)).status, 202)
   await everything.eventCount(10)
   t.same(received(everything).slice(7), asSent(fees), 'all=true gets the admin\'s events')
-  await byAdmin.eventCount(2)
-  t.same(received(byAdmin), asSent([fees[0]!, fees[2]!]), 'the admin gets what is addressed to it')
-  await byContract.eventCount(1)
-  t.same(received(byContract), asSent([fees[2]!]), 'a contract address subscribes as an account does')
+  await receives(t, byAdmin, [fees[0]!, fees[2]!], 'the admin gets what is addressed to it')
+  await receives(t, byContract, [fees[2]!], 'a contract address subscribes as an account does')
   t.same(JSON.parse(byAdmin.events[0]!.data).streamId, id, 'the fee names its stream')
   await nothingMore(t, byStream, everything, publisher.url, 'a fee addressed to the admin is not sent to the stream\'s subscribers')
 
@@ -93,8 +94,7 @@ async function routing (t: Test, publisher: RunningApp, reader: RunningApp): Pro
   const created = { event: 'stream.created', data: { streamId: U64_MAX, sender: contract, recipient, ...chain(11) } }
   const paused = { event: 'stream.paused', data: { streamId: U64_MAX, sender: contract, pausedAt: 1 } }
   t.equal((await publish(publisher.url, [created, paused])).status, 202)
-  await big.eventCount(2)
-  t.same(received(big), asSent([created, paused]), `streams=${U64_MAX}`)
+  await receives(t, big, [created, paused], `streams=${U64_MAX}`)
   await byContract.eventCount(3)
   t.same(received(byContract).slice(1), asSent([created, paused]), 'the contract sender gets its stream\'s events')
   return everything.events[6]!.id!
@@ -139,17 +139,13 @@ if (await redisAnswers(t)) {
     // Every type on the stream's channel, as the backend's broadcastToStream sends them: {event, data}.
     const stream = [...backendEvents(id), ...adminEvents(id).map(({ event, data }) => ({ event, data }))]
     for (const message of stream) t.equal(await backend.publish(`${prefix}sse:stream:${id}`, JSON.stringify(message)), 1, `${message.event}: one listener`)
-    await everything.eventCount(10)
-    t.same(received(everything), asSent(stream), 'all ten, byte for byte, in order')
-    await byStream.eventCount(10)
-    t.same(received(byStream), asSent(stream), 'the stream\'s channel makes each an event of that stream')
-    await bySender.eventCount(10)
-    t.same(received(bySender), asSent(stream), 'and reaches its participants')
+    await receives(t, everything, stream, 'all ten, byte for byte, in order')
+    await receives(t, byStream, stream, 'the stream\'s channel makes each an event of that stream')
+    await receives(t, bySender, stream, 'and reaches its participants')
 
     // Every type on the admin's channel: for the admin (and all=true) only.
     for (const message of stream) await backend.publish(`${prefix}sse:user:${admin}`, JSON.stringify(message))
-    await byAdmin.eventCount(10)
-    t.same(received(byAdmin), asSent(stream), 'the account\'s channel reaches that account')
+    await receives(t, byAdmin, stream, 'the account\'s channel reaches that account')
     await everything.eventCount(20)
     t.same(received(everything).slice(10), asSent(stream), 'and all=true')
     await nothingMore(t, byStream, everything, a.url, 'not the streams= subscribers of the stream they name')
