@@ -40,6 +40,17 @@ export function principalFromClaims (claims: Record<string, unknown>, clockToler
 }
 
 /**
+ * The filters as a principal reads them: `all=true` from a user's token without `events:all` is
+ * everything of its own account, as `users=<sub>` (FlowFi's meaning: the user's own streams, and what
+ * is addressed to it), not a refusal.
+ */
+export function filtersOf (principal: Principal, filters: Filters): Filters {
+  const { account } = principal
+  if (!filters.all || principal.scopes.has(SCOPE_ALL) || account === undefined) return filters
+  return { all: false, streams: filters.streams, users: filters.users.includes(account) ? filters.users : [...filters.users, account] }
+}
+
+/**
  * The first filter of a subscription that the principal may not read, or undefined when it may read
  * them all. A user reads its own account's events and the streams it takes part in or was granted;
  * `events:all` reads everything.

@@ -8,6 +8,7 @@ const SECRET = 'an-hs256-secret-that-is-long-enough-for-tests'
 const HS = { alg: 'HS256' as const, secret: SECRET }
 const alice = randomAccountId()
 const bob = randomAccountId()
+const carol = randomAccountId()
 const jwtEnv = { AUTH_MODE: 'jwt', JWT_SECRET: SECRET }
 
 async function refusal (url: string, query: string, headers: Record<string, string> = {}): Promise<{ status: number, body: any }> {
@@ -43,9 +44,9 @@ t.test('claims decide what a token may subscribe to; the first refused filter is
   const user = signJwt({ sub: alice, exp: nowS() + 60 }, HS)
   const cases: Array<[string, string, string]> = [
     [user, `users=${bob}`, `users=${bob}`],
-    [user, 'all=true', 'all=true'],
     [user, `users=${alice}&streams=s-1`, 'streams=s-1'],
-    [signJwt({ sub: 'service-x', exp: nowS() + 60 }, HS), `users=${alice}`, `users=${alice}`]
+    [signJwt({ sub: 'service-x', exp: nowS() + 60 }, HS), `users=${alice}`, `users=${alice}`],
+    [signJwt({ sub: 'service-x', exp: nowS() + 60 }, HS), 'all=true', 'all=true']
   ]
   for (const [token, query, refused] of cases) {
     const { status, body } = await refusal(url, query, bearer(token))
@@ -65,6 +66,22 @@ t.test('claims decide what a token may subscribe to; the first refused filter is
   t.equal((await subscribe(t, url, `all=true&users=${bob}&streams=x`, bearer(service))).status, 200, 'events:all reads everything')
   const scopes = signJwt({ sub: 'indexer', scopes: ['events:all'], exp: nowS() + 60 }, HS)
   t.equal((await subscribe(t, url, 'all=true', bearer(scopes))).status, 200, 'scopes as an array')
+})
+
+t.test('all=true from a user\'s token is its own account\'s events, as FlowFi reads it: not a 403', async t => {
+  const publisher = { authorization: 'Bearer publish-token-0123456789' }
+  const { url } = await startApp(t, { ...jwtEnv, PUBLISH_TOKEN: 'publish-token-0123456789' })
+  const own = await subscribe(t, url, 'all=true', bearer(signJwt({ sub: alice, exp: nowS() + 60 }, HS)))
+  t.equal(own.status, 200)
+  const { body } = await publish(url, [
+    { event: 'stream.created', data: { id: 'mine', sender: alice, recipient: bob } },
+    { event: 'stream.created', data: { id: 'theirs', sender: bob, recipient: carol } },
+    { event: 'stream.withdrawn', data: { streamId: 'theirs', amount: '1' } },
+    { event: 'stream.fee_config_updated', data: {}, to: [alice] },
+    { event: 'stream.withdrawn', data: { streamId: 'mine', amount: '1' } }
+  ], publisher)
+  // In order: her last event third means none of theirs came between.
+  t.same((await own.eventCount(3)).map(e => e.id), [body.ids[0], body.ids[3], body.ids[4]], 'her stream and what is addressed to her, nothing else')
 })
 
 t.test('the token comes from the header, then the cookie, then access_token, then token (FlowFi\'s frontend)', async t => {

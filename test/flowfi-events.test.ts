@@ -204,18 +204,27 @@ t.test('FlowFi\'s frontend, unchanged: EventSource on /v1/events/subscribe?strea
   const source = new EventSource(`${url}/v1/events/subscribe?${params}`)
   t.teardown(() => source.close())
   await new Promise(resolve => { source.onopen = resolve })
-  const admin = signJwt({ sub: 'flowfi-admin', scope: 'events:all', exp: nowS() + 3600 }, HS)
-  const everything = new EventSource(`${url}/v1/events/subscribe?all=true&token=${admin}`)
+  const service = signJwt({ sub: 'flowfi-admin', scope: 'events:all', exp: nowS() + 3600 }, HS)
+  const everything = new EventSource(`${url}/v1/events/subscribe?all=true&token=${service}`)
   t.teardown(() => everything.close())
   await new Promise(resolve => { everything.onopen = resolve })
 
+  // Its subscribeToAll: all=true with the same user token, which FlowFi reads as the user's own streams.
+  const own = new EventSource(`${url}/v1/events/subscribe?all=true&token=${user}`)
+  t.teardown(() => own.close())
+  await new Promise(resolve => { own.onopen = resolve })
+
   const events = [...backendEvents(1).slice(1, 5), ...backendEvents(2).slice(5)]
   const heard = listen(source, events.length)
-  const heardAll = listen(everything, events.length)
-  const { body } = await publish(url, events, backend)
-  t.same(await heard, events.map((e, i) => ({ type: e.event, data: e.data, lastEventId: body.ids[i] })),
-    'the user\'s streams, every type, with ids')
-  t.same((await heardAll).map(e => e.type), events.map(e => e.event), 'all=true with an events:all token')
+  const heardAll = listen(everything, events.length + 1)
+  const heardOwn = listen(own, events.length)
+  const foreign = { event: 'stream.created', data: { streamId: 3, sender: recipient, recipient: contract } }
+  const { status, body } = await publish(url, [...events, foreign], backend)
+  t.equal(status, 202, JSON.stringify(body))
+  const expected = events.map((e, i) => ({ type: e.event, data: e.data, lastEventId: body.ids[i] }))
+  t.same(await heard, expected, 'the user\'s streams, every type, with ids')
+  t.same(await heardOwn, expected, 'all=true with the user\'s token: the same, her own streams only')
+  t.same((await heardAll).map(e => e.type), [...events.map(e => e.event), 'stream.created'], 'all=true with an events:all token: everything')
 
   const refused = await fetch(`${url}/v1/events/subscribe?streams=3&token=${user}`)
   t.equal(refused.status, 403, 'a stream the user does not take part in')

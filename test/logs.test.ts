@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import t from 'tap'
 import { publish, startApp, waitUntil } from './helpers/app.js'
 import { subscribe } from './helpers/sse-client.js'
@@ -47,4 +49,17 @@ t.test('AUTH_MODE=off is announced with a warning at start-up', async t => {
   t.ok(logs.some(line => line.level === 40 && String(line.msg).startsWith('AUTH_MODE=off: anyone can subscribe to every event')))
   const { logs: quiet } = await startApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32) })
   t.notOk(quiet.some(line => String(line.msg).startsWith('AUTH_MODE=off')), 'and not when tokens are required')
+})
+
+t.test('a request Node refuses is logged at trace without its bytes: a token in its URL stays out', async t => {
+  const { url, logs } = await startApp(t, { LOG_LEVEL: 'trace' })
+  const { port } = new URL(url)
+  const socket = connect(Number(port), '127.0.0.1')
+  socket.end('GET /v1/events/subscribe?all=true&token=TRACESECRET42 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer HEADERSECRET42\r\nBad Header\r\n\r\n')
+  const [answer] = await once(socket, 'data') as [Buffer]
+  t.match(answer.toString(), /^HTTP\/1\.1 400 /)
+  await waitUntil('the trace line', () => logs.some(line => line.msg === 'client error'))
+  t.match(logs.find(line => line.msg === 'client error'), { level: 10, code: 'HPE_INVALID_HEADER_TOKEN', bytes: Number })
+  t.notOk(JSON.stringify(logs).includes('SECRET42'), 'neither the query token nor the header')
+  t.notOk(JSON.stringify(logs).includes('rawPacket'), 'nor the refused bytes, in any encoding')
 })

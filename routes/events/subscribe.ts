@@ -5,7 +5,7 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import { SseConnection } from '../../services/sse-connection.js'
 import { encodeRetry } from '../../services/sse-frame.js'
 import { parseFilters } from '../../services/subscription-query.js'
-import { BEARER_CHALLENGE, refusedFilter } from '../../services/principal.js'
+import { BEARER_CHALLENGE, filtersOf, refusedFilter } from '../../services/principal.js'
 import type { ConnectionRefusal } from '../../services/delivery-metrics.js'
 import type { Filters } from '../../services/subscription-index.js'
 import { errorBody, type TypedHandler } from '../schemas.js'
@@ -83,30 +83,33 @@ function lastEventIdOf (header: string | undefined, query: SubscribeQuery): stri
 
 type Admission =
   /** `retryLater`: the stream is told to come back (draining, or Redis away), and takes no place. */
-  | { ok: true, address: string, retryLater: 'draining' | 'unavailable' | undefined, acceptedUntil: number | undefined }
+  /** `filters`: what the stream reads (all=true of a user's token is its own account's). */
+  | { ok: true, address: string, filters: Filters, retryLater: 'draining' | 'unavailable' | undefined, acceptedUntil: number | undefined }
   | { ok: false, result: ConnectionRefusal, status: 401 | 403 | 429 | 503, headers: Record<string, string>, body: { error: string, message: string } }
 
 /**
  * Whether a well-formed subscription may open: its token (with AUTH_MODE=jwt), then the connection
  * caps, where it takes its place (`takePlace`: false for a HEAD request, which opens nothing).
  */
-async function admit (app: FastifyInstance, request: FastifyRequest, filters: Filters, takePlace: boolean): Promise<Admission> {
+async function admit (app: FastifyInstance, request: FastifyRequest, asked: Filters, takePlace: boolean): Promise<Admission> {
   let acceptedUntil: number | undefined
+  let filters = asked
   if (app.auth.mode === 'jwt') {
     const verdict = app.auth.authenticate(request)
     if (!verdict.ok) {
       return { ok: false, result: 'unauthorized', status: 401, headers: BEARER_CHALLENGE, body: { error: verdict.error, message: verdict.message } }
     }
+    filters = filtersOf(verdict.principal, asked)
     // Streams the token does not grant may still be the account's own: ask who takes part in them.
     // Only those are looked up, and only when the token names an account; refusedFilter asks no others.
-    const asked = filters.streams.filter(streamId => !verdict.principal.streams.has(streamId))
+    const ungranted = filters.streams.filter(streamId => !verdict.principal.streams.has(streamId))
     let participants = new Map<string, readonly string[]>()
-    if (asked.length > 0 && verdict.principal.account !== undefined) {
+    if (ungranted.length > 0 && verdict.principal.account !== undefined) {
       try {
-        participants = await app.fanout.participantsOf(asked)
+        participants = await app.fanout.participantsOf(ungranted)
       } catch (error) {
         request.log.warn({ err: error }, 'could not ask Redis who takes part in the streams: the client is told to retry')
-        return { ok: true, address: request.ip, retryLater: 'unavailable', acceptedUntil: undefined }
+        return { ok: true, address: request.ip, filters, retryLater: 'unavailable', acceptedUntil: undefined }
       }
     }
     const refused = refusedFilter(verdict.principal, filters, streamId => participants.get(streamId)!)
@@ -131,7 +134,7 @@ async function admit (app: FastifyInstance, request: FastifyRequest, filters: Fi
       body: { error: limit, message }
     }
   }
-  return { ok: true, address, retryLater, acceptedUntil }
+  return { ok: true, address, filters, retryLater, acceptedUntil }
 }
 
 /**
@@ -160,7 +163,7 @@ export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions)
       return reply.code(admission.status).headers(admission.headers).send(admission.body)
     }
     if (headOnly) return reply.code(200).headers(HEADERS).send('')
-    const { address, retryLater, acceptedUntil } = admission
+    const { address, filters, retryLater, acceptedUntil } = admission
     const socket = request.raw.socket
     const response = reply.raw
     // Pipelined behind another request on its connection, the stream starts once that one is answered.
@@ -197,11 +200,11 @@ export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions)
     // The connection is the stream's (the intake owns it), so the response is let go: the stream
     // keeps only its socket and what the broker needs.
     response.detachSocket(socket)
-    const connection = new SseConnection(socket, chunked, parsed.filters)
+    const connection = new SseConnection(socket, chunked, filters)
     connection.acceptedUntil = acceptedUntil
     const lastEventId = lastEventIdOf(request.headers['last-event-id'], query)
     metrics.connectionOpened(lastEventId !== undefined)
-    request.log.info({ filters: parsed.filters, lastEventId }, 'stream opened')
+    request.log.info({ filters, lastEventId }, 'stream opened')
     const reqId = request.id
     socket.on('close', () => {
       app.connectionLimits.release(address)
