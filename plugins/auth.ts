@@ -60,6 +60,9 @@ const auth: FastifyPluginCallback<AuthConfig> = (app, options, done) => {
       mode: 'jwt' as const,
       authenticate (request: FastifyRequest): Authentication {
         const token = tokenOf(request.headers, request.query as Record<string, unknown>, options.cookieName)
+        if (typeof token === 'object') {
+          return { ok: false, error: 'invalid_token', message: `the ${token.repeated} query parameter is given more than once: send one token` }
+        }
         if (token === undefined) {
           return {
             ok: false,

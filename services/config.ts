@@ -196,8 +196,9 @@ function redisConfig (env: Env): RedisConfig | undefined {
 
 /** `REDIS_CHANNELS`; by default the seed's channel (`REDIS_CHANNEL`, default `stream-events`) and the backend's patterns. */
 function channelSources (env: Env): ChannelSource[] {
-  const legacy = text(env, 'REDIS_CHANNEL', 'stream-events', /^[\w.:-]{1,128}$/, 'a channel name: letters, digits and . : _ -')
-  const listed = env.REDIS_CHANNELS === undefined || env.REDIS_CHANNELS === '' ? `${legacy},sse:stream:*,sse:user:*` : env.REDIS_CHANNELS
+  const listed = env.REDIS_CHANNELS !== undefined && env.REDIS_CHANNELS !== ''
+    ? env.REDIS_CHANNELS
+    : `${text(env, 'REDIS_CHANNEL', 'stream-events', /^[\w.:-]{1,128}$/, 'a channel name: letters, digits and . : _ -')},sse:stream:*,sse:user:*`
   try {
     return parseChannelSources(listed)
   } catch (error) {

@@ -71,9 +71,12 @@ export function bearerToken (authorization: string | undefined): string | undefi
   return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1]
 }
 
-/** The token of a request: `Authorization: Bearer`, then the cookie, then `access_token`, then `token`. */
+/**
+ * The token of a request: `Authorization: Bearer`, then the cookie, then `access_token`, then `token`;
+ * a query parameter given twice is named instead (which of the two would be a guess).
+ */
 export function tokenOf (headers: Record<string, string | string[] | undefined>, query: Record<string, unknown>,
-  cookieName: string): string | undefined {
+  cookieName: string): string | { repeated: string } | undefined {
   const bearer = bearerToken(headers.authorization as string | undefined)
   if (bearer !== undefined) return bearer
   for (const pair of String(headers.cookie ?? '').split(';')) {
@@ -82,6 +85,7 @@ export function tokenOf (headers: Record<string, string | string[] | undefined>,
   }
   for (const name of TOKEN_PARAMETERS) {
     const value = query[name]
+    if (Array.isArray(value)) return { repeated: name }
     if (typeof value === 'string' && value !== '') return value
   }
   return undefined

@@ -101,6 +101,8 @@ export const QUERY = {
   streams: 'streams',
   users: 'users',
   all: 'all',
+  /** Where to resume, for a new EventSource after a page reload (Last-Event-ID wins over it). */
+  lastEventId: 'lastEventId',
   /** The token, when neither the Authorization header nor the cookie carries it (FlowFi's frontend). */
   token: 'token',
   accessToken: 'access_token'

@@ -95,6 +95,8 @@ t.test('the token comes from the header, then the cookie, then access_token, the
   t.equal((await refusal(url, `users=${alice}&token=${aliceToken}`, { cookie: `session=${bobToken}` })).status, 403, 'over token too')
   t.equal((await refusal(url, `users=${alice}&token=${aliceToken}&access_token=${bobToken}`)).status, 403, 'access_token wins over token')
   t.equal((await refusal(url, `users=${alice}&token=not-a-jwt`)).status, 401, 'a bad token is a 401, not ignored')
+  t.same((await refusal(url, `users=${alice}&token=${aliceToken}&token=${aliceToken}`)).body,
+    { error: 'invalid_token', message: 'the token query parameter is given more than once: send one token' })
   t.equal((await refusal(url, `users=${alice}`, { ...bearer(bobToken), cookie: `session=${aliceToken}` })).status, 403, 'the header wins over the cookie')
   t.notOk(JSON.stringify(logs).includes(aliceToken.split('.')[2]!), 'no token in the logs')
 })

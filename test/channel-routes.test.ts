@@ -13,6 +13,8 @@ t.test('REDIS_CHANNELS: channels, and patterns that name a stream or an account'
     { name: 'sse:user:*', pattern: true, routes: 'account' },
     { name: 'events:*', pattern: true, routes: 'data' }
   ], 'trimmed, once each')
+  t.same(parseChannelSources('stream:*,upstream:*,a:user:*,superuser:*,sse:users:*,b:user*').map(source => source.routes),
+    ['stream', 'data', 'account', 'data', 'data', 'data'], 'the last segment is exactly stream or user')
   for (const bad of ['', 'a,,b', 'sse:*:x', 'has space', 'x'.repeat(129), 'a?', 'sse:[ab]']) {
     t.throws(() => parseChannelSources(bad), /is not a channel: letters, digits and \. : _ -, with an optional \* at the end/, JSON.stringify(bad))
   }
@@ -28,7 +30,7 @@ t.test('a message is routed as its channel says', async t => {
   t.same(routeOnChannel(streams, 'sse:stream:42', created), { ok: true, route: { streamId: '42', accounts: [account, other] } }, 'its stream\'s channel')
   t.same(routeOnChannel(streams, 'sse:stream:7', paused), { ok: true, route: { streamId: '7', accounts: [other] } }, 'the channel names the stream')
   t.same(routeOnChannel(streams, 'sse:stream:7', { ...paused, users: undefined, to: [account] } as Envelope),
-    { ok: true, route: { streamId: '7', accounts: [] } }, 'to does not take an event off its stream\'s channel')
+    { ok: false, why: 'an event addressed with to goes on an account\'s channel, not a stream\'s' })
   t.same(routeOnChannel(streams, 'sse:stream:1', { event: 'stream.admin_transferred', data: {} }),
     { ok: true, route: { streamId: '1', accounts: [] } }, 'an admin event published on a stream\'s channel is that stream\'s')
   t.same(routeOnChannel(streams, 'sse:stream:4 2', paused), { ok: false, why: 'the channel does not end in a stream id' })

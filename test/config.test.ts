@@ -174,7 +174,7 @@ t.test('Redis settings: none without REDIS_URL; defaults and checks with it', as
     readyRequiresRedis: true,
     connectTimeoutMs: 3000
   })
-  t.same(loadConfig({ REDIS_URL: 'redis://r', REDIS_CHANNEL: 'ignored', REDIS_CHANNELS: 'a, flowfi:stream:*' }).redis?.channels, [
+  t.same(loadConfig({ REDIS_URL: 'redis://r', REDIS_CHANNEL: 'not read *', REDIS_CHANNELS: 'a, flowfi:stream:*' }).redis?.channels, [
     { name: 'a', pattern: false, routes: 'data' },
     { name: 'flowfi:stream:*', pattern: true, routes: 'stream' }
   ], 'REDIS_CHANNELS lists them all')

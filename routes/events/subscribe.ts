@@ -45,7 +45,7 @@ const SCHEMA = {
     [QUERY.streams]: param('a stream id, [A-Za-z0-9_-]{1,64}, or a u64 as a decimal string; repeatable'),
     [QUERY.users]: param('a Stellar account id or contract address (G or C and 55 base32 characters, valid checksum): every event of every stream it takes part in, and the events addressed to it; repeatable'),
     [QUERY.all]: param('true for every event (false is the same as leaving it out); once'),
-    lastEventId: param('resume after this event id (a new EventSource after a page reload); Last-Event-ID wins over it'),
+    [QUERY.lastEventId]: param('resume after this event id (a new EventSource after a page reload); Last-Event-ID wins over it'),
     [QUERY.accessToken]: param('with AUTH_MODE=jwt: the token, for clients that can set no header or cookie (never logged)'),
     [QUERY.token]: param('the same as access_token, read after it: what FlowFi\'s frontend sends (never logged)')
   }),
@@ -77,7 +77,7 @@ const RETRY_AFTER_S = 10
  */
 function lastEventIdOf (header: string | undefined, query: SubscribeQuery): string | undefined {
   if (header !== undefined && header !== '') return header
-  const param = query.lastEventId
+  const param = query[QUERY.lastEventId]
   return Array.isArray(param) ? param.join(',') : param || undefined
 }
 

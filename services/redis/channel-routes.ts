@@ -4,8 +4,8 @@ import { isStellarAddress } from '../stellar-key.js'
 
 /**
  * One entry of `REDIS_CHANNELS`: a channel, or a pattern (`…*`, through PSUBSCRIBE). A pattern whose
- * `*` follows `stream:` names the stream in the channel (`sse:stream:<id>`), one whose `*` follows
- * `user:` the account (`sse:user:<account>`); every other entry carries events routed by their data.
+ * last segment is `stream:*` names the stream in the channel (`sse:stream:<id>`), one whose last is
+ * `user:*` the account (`sse:user:<account>`); every other entry carries events routed by their data.
  */
 export interface ChannelSource {
   name: string
@@ -30,14 +30,15 @@ export function parseChannelSources (text: string): ChannelSource[] {
   }
   return unique.map(name => {
     const pattern = name.endsWith('*')
-    const routes = !pattern ? 'data' : name.endsWith('stream:*') ? 'stream' : name.endsWith('user:*') ? 'account' : 'data'
+    const routes = !pattern ? 'data' : /(^|:)stream:\*$/.test(name) ? 'stream' : /(^|:)user:\*$/.test(name) ? 'account' : 'data'
     return { name, pattern, routes }
   })
 }
 
 /**
  * Where a valid event goes, as the channel it came on says, or why it is refused. A stream's channel
- * makes it an event of that stream (whatever its data names; an admin event too); an account's
+ * makes it an event of that stream (whatever its data names; an admin event too; one with `to` is
+ * refused, it belongs on an account's channel); an account's
  * channel sends it to that account only (with `all=true`), whatever its `users` or `to` said, and
  * makes nobody a participant. Other channels route it by its data, as HTTP publishing does.
  */
@@ -50,5 +51,6 @@ export function routeOnChannel (source: ChannelSource, channel: string, envelope
     return { ok: true, route: { streamId: undefined, accounts: [named] } }
   }
   if (!STREAM_ID_PATTERN.test(named)) return { ok: false, why: 'the channel does not end in a stream id' }
-  return { ok: true, route: { streamId: named, accounts: routeOf({ ...envelope, to: undefined }).accounts } }
+  if (envelope.to !== undefined) return { ok: false, why: 'an event addressed with to goes on an account\'s channel, not a stream\'s' }
+  return { ok: true, route: { streamId: named, accounts: routeOf(envelope).accounts } }
 }

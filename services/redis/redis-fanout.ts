@@ -2,6 +2,7 @@ import { ReplyError, type Redis } from 'ioredis'
 import type { Envelope } from '../event-schema.js'
 import { RedisUnavailable, type Fanout } from '../fanout.js'
 import { ChannelSubscriber, type ChannelSubscriberOptions } from './channel-subscriber.js'
+import type { ChannelSource } from './channel-routes.js'
 import type { RedisConnections, RedisLog } from './connections.js'
 import { RedisLogReader, type LogTarget } from './log-reader.js'
 import { RedisEventLog, type RedisEventLogOptions } from './redis-event-log.js'
@@ -69,7 +70,7 @@ export class RedisFanout implements Fanout {
     const loaded = await this.#logReader.loadHistory()
     this.#logReader.start()
     this.#channel.start()
-    this.logger.info({ key: this.#log.streamKey, loaded, lastId: this.#log.lastId, channels: this.options.bridge.sources.map(source => source.name) },
+    this.logger.info({ key: this.#log.streamKey, loaded, lastId: this.#log.lastId, channels: routesOf(this.options.bridge.sources) },
       'redis fan-out ready: history loaded, reading the log')
   }
 
@@ -80,3 +81,7 @@ export class RedisFanout implements Fanout {
     this.connections.close(this.#reader)
   }
 }
+
+/** How each channel routes, for the start-up line: a typo in REDIS_CHANNELS shows there. */
+const routesOf = (sources: readonly ChannelSource[]): Record<string, string> =>
+  Object.fromEntries(sources.map(({ name, routes }) => [name, routes === 'data' ? 'by its data' : `to the ${routes} the channel names`]))
