@@ -34,8 +34,7 @@ export function clientErrorHandler (this: FastifyInstance, error: NodeJS.ErrnoEx
   if (socket.destroyed) return
   const { status, message } = CLIENT_ERRORS[error.code!] ?? MALFORMED
   // Not the error itself: Node puts the refused bytes on it (rawPacket), a token in the URL among them.
-  const { rawPacket } = error as { rawPacket?: Buffer }
-  this.log.trace({ code: error.code, reason: error.message, bytes: rawPacket?.length }, 'client error')
+  this.log.trace({ code: error.code, reason: error.message }, 'client error')
   const body = JSON.stringify({ error: codeOf(status), message })
   // Node has put a no-op 'error' listener on the socket: a write it can no longer take fails quietly.
   socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +

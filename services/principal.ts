@@ -47,7 +47,7 @@ export function principalFromClaims (claims: Record<string, unknown>, clockToler
 export function filtersOf (principal: Principal, filters: Filters): Filters {
   const { account } = principal
   if (!filters.all || principal.scopes.has(SCOPE_ALL) || account === undefined) return filters
-  return { all: false, streams: filters.streams, users: filters.users.includes(account) ? filters.users : [...filters.users, account] }
+  return { all: false, streams: filters.streams, users: [...new Set([...filters.users, account])] }
 }
 
 /**
