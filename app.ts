@@ -77,6 +77,7 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     maxBufferedBytes: config.maxBufferedBytes,
     drainDelayMs: config.drainDelayMs,
     drainWindowMs: config.drainWindowMs,
+    maxStreamAgeMs: config.maxStreamAgeMs,
     // A client may come from an instance whose reader is a moment ahead of ours.
     ...(config.redis === undefined ? {} : { upstreamWaitMs: 2000 })
   })

@@ -30,6 +30,10 @@ const sseBroker: FastifyPluginCallback<SseBrokerOptions> = (app, options, done) 
       return done(new TypeError(`sse-broker: ${name} must be a positive integer`))
     }
   }
+  const { maxStreamAgeMs } = options
+  if (maxStreamAgeMs !== undefined && (!Number.isInteger(maxStreamAgeMs) || maxStreamAgeMs < 1)) {
+    return done(new TypeError('sse-broker: maxStreamAgeMs must be a positive integer, or unset'))
+  }
   const broker = new EventBroker(options)
   app.decorate('broker', broker)
 
@@ -48,8 +52,11 @@ const sseBroker: FastifyPluginCallback<SseBrokerOptions> = (app, options, done) 
   // One timer for all connections: a timer each would cost memory and wake-ups per connection.
   const heartbeat = setInterval(() => broker.broadcast(HEARTBEAT), options.heartbeatMs)
   heartbeat.unref()
-  // Likewise one timer ends the streams whose token has expired.
-  const expiry = setInterval(() => broker.expire(), 1000)
+  // Likewise one timer ends the streams whose token has expired, and those past their age.
+  const expiry = setInterval(() => {
+    broker.expire()
+    broker.endAged(farewell)
+  }, 1000)
   expiry.unref()
 
   // Open streams never end by themselves; end what is left so that close() does not wait forever.

@@ -30,6 +30,8 @@ export interface Config {
   maxReplay: number
   /** Unsent bytes a connection may hold before it is dropped as a slow consumer. */
   maxBufferedBytes: number
+  /** Streams are ended with a retry hint after about this long (±20%), to spread over new instances; undefined: never. */
+  maxStreamAgeMs: number | undefined
   /** Shutdown: time for the load balancer to see readiness fail, then to end the streams, all told. */
   drainDelayMs: number
   drainWindowMs: number
@@ -166,6 +168,7 @@ function readConfig (env: Env): Config {
     historyMaxBytes: integer(env, 'HISTORY_MAX_BYTES', 64 * MiB, 0, 64 * 1024 * MiB),
     maxReplay: integer(env, 'MAX_REPLAY', 10_000, 1, 10_000_000),
     maxBufferedBytes: integer(env, 'MAX_BUFFERED_BYTES', MiB, 1024, 1024 * MiB),
+    maxStreamAgeMs: maxStreamAge(env),
     ...drainTimes(env),
     metricsPort: integer(env, 'METRICS_PORT', 9091, 0, 65535),
     maxConnectionsPerIp: integer(env, 'MAX_CONNECTIONS_PER_IP', 20, 1, 1_000_000),
@@ -261,6 +264,14 @@ function trustProxy (env: Env): boolean | number | string {
   if (/^\d{1,2}$/.test(raw)) return Number(raw)
   if (/^[\d.:a-fA-F/]+(,\s*[\d.:a-fA-F/]+)*$/.test(raw)) return raw
   throw new ConfigError('TRUST_PROXY', raw, 'false, true, a number of proxy hops, or comma-separated proxy addresses or CIDR ranges')
+}
+
+/** 0 (the default) is off; an age is at least a second, the interval at which streams are checked. */
+function maxStreamAge (env: Env): number | undefined {
+  const ms = integer(env, 'MAX_STREAM_AGE_MS', 0, 0, 7 * 24 * 3_600_000)
+  if (ms === 0) return undefined
+  if (ms < 1000) throw new ConfigError('MAX_STREAM_AGE_MS', String(ms), '0 (off), or at least 1000: ages are checked once a second')
+  return ms
 }
 
 /** The drain must fit in the shutdown timeout, or the process would be killed mid-drain. */

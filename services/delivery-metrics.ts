@@ -12,7 +12,7 @@ export { RESYNC_REASONS, type ResyncReason } from './protocol.js'
 export const REJECT_REASONS = ['invalid_event', 'invalid_batch', 'unauthorized', 'publish_rate_exceeded'] as const
 export type RejectReason = typeof REJECT_REASONS[number]
 
-export const CLOSE_REASONS = ['client_closed', 'slow_consumer', 'drain', 'token_expired', 'reader_behind'] as const
+export const CLOSE_REASONS = ['client_closed', 'slow_consumer', 'drain', 'token_expired', 'reader_behind', 'max_age'] as const
 export type CloseReason = typeof CLOSE_REASONS[number]
 
 function zeros<K extends string> (keys: readonly K[]): Record<K, number> {

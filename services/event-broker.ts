@@ -8,6 +8,7 @@ import { encodeEvent } from './sse-frame.js'
 import { RateWindow } from './rate-window.js'
 import { toChunk, type SseConnection } from './sse-connection.js'
 import { DeliveryMetrics, type CloseReason, type ResyncReason } from './delivery-metrics.js'
+import { DeadlineBuckets } from './deadline-buckets.js'
 import { StreamParticipants } from './stream-participants.js'
 import { SubscriptionIndex, type Filters, type SubscriptionCounts } from './subscription-index.js'
 
@@ -27,6 +28,11 @@ export interface EventBrokerOptions {
    * such an id is unknown at once.
    */
   upstreamWaitMs?: number
+  /**
+   * A stream is ended (see `endAged`) after about this long, ±20% so that streams opened together do
+   * not end together: long-lived streams never move to a new instance by themselves. Unset: never.
+   */
+  maxStreamAgeMs?: number
 }
 
 /** An event with its id and the users it concerns, ready to fan out: from `publish`, or from Redis. */
@@ -84,7 +90,9 @@ export class EventBroker {
   #lastFlushTook = 0
   readonly #corked: SseConnection[] = []
   /** Streams whose token expires, by the second it does: checked once a second, not a timer each. */
-  readonly #expiring = new Map<number, Set<SseConnection>>()
+  readonly #expiring = new DeadlineBuckets<SseConnection>()
+  /** Streams by the second they reach their age (with `maxStreamAgeMs`). */
+  readonly #aging = new DeadlineBuckets<SseConnection>()
 
   constructor (options: EventBrokerOptions) {
     this.#options = options
@@ -103,12 +111,9 @@ export class EventBroker {
    */
   async open (connection: SseConnection, lastEventId: string | undefined): Promise<void> {
     this.#connections.add(connection)
-    if (connection.acceptedUntil !== undefined) {
-      const second = Math.ceil(connection.acceptedUntil / 1000)
-      let due = this.#expiring.get(second)
-      if (due === undefined) this.#expiring.set(second, (due = new Set()))
-      due.add(connection)
-    }
+    if (connection.acceptedUntil !== undefined) this.#expiring.add(connection, connection.acceptedUntil)
+    const age = this.#options.maxStreamAgeMs
+    if (age !== undefined) this.#aging.add(connection, connection.openedAt + age * (0.8 + 0.4 * Math.random()))
     if (lastEventId !== undefined) await this.#replay(connection, lastEventId)
     if (!this.#isOpen(connection)) return
     connection.live = true
@@ -124,25 +129,31 @@ export class EventBroker {
   remove (connection: SseConnection, reason: CloseReason = 'client_closed'): void {
     if (!this.#connections.delete(connection)) return
     if (connection.live) this.#index.remove(connection)
-    if (connection.acceptedUntil !== undefined) {
-      const second = Math.ceil(connection.acceptedUntil / 1000)
-      const due = this.#expiring.get(second)!
-      due.delete(connection)
-      if (due.size === 0) this.#expiring.delete(second)
-    }
+    this.#expiring.delete(connection)
+    this.#aging.delete(connection)
     connection.closeReason = reason
     this.metrics.streamClosed(reason, connection.openedAt)
   }
 
   /** Ends, with `events.closing`, the streams whose token is no longer accepted at `now`. */
   expire (now: number = Date.now()): void {
-    for (const [second, due] of this.#expiring) {
-      if (second * 1000 > now) continue
-      for (const connection of due) {
-        this.remove(connection, 'token_expired')
-        connection.write(TOKEN_EXPIRED)
-        connection.end()
-      }
+    for (const connection of this.#expiring.due(now)) {
+      this.remove(connection, 'token_expired')
+      connection.write(TOKEN_EXPIRED)
+      connection.end()
+    }
+  }
+
+  /**
+   * Ends cleanly, as a drain does, the streams past their age at `now` (`maxStreamAgeMs`); `farewell`
+   * gives the last frame of each (a retry hint). Their clients resume with their last event id and
+   * spread over the instances, new ones included.
+   */
+  endAged (farewell: () => Buffer, now: number = Date.now()): void {
+    for (const connection of this.#aging.due(now)) {
+      this.remove(connection, 'max_age')
+      connection.write(farewell())
+      connection.end()
     }
   }
 

@@ -20,6 +20,7 @@ t.test('defaults', async t => {
     historyMaxBytes: 64 * 1024 * 1024,
     maxReplay: 10000,
     maxBufferedBytes: 1024 * 1024,
+    maxStreamAgeMs: undefined,
     drainDelayMs: 5000,
     drainWindowMs: 10000,
     shutdownTimeoutMs: 25000
@@ -48,6 +49,7 @@ t.test('reads every variable', async t => {
     HISTORY_MAX_BYTES: '1048576',
     MAX_REPLAY: '20',
     MAX_BUFFERED_BYTES: '65536',
+    MAX_STREAM_AGE_MS: '1200000',
     DRAIN_DELAY_MS: '1000',
     DRAIN_WINDOW_MS: '2000',
     SHUTDOWN_TIMEOUT_MS: '4000'
@@ -68,11 +70,13 @@ t.test('reads every variable', async t => {
     historyMaxBytes: 1048576,
     maxReplay: 20,
     maxBufferedBytes: 65536,
+    maxStreamAgeMs: 1200000,
     drainDelayMs: 1000,
     drainWindowMs: 2000,
     shutdownTimeoutMs: 4000
   })
   t.equal(loadConfig({ PORT: '' }).port, 3001, 'an empty value means the default')
+  t.equal(loadConfig({ MAX_STREAM_AGE_MS: '0' }).maxStreamAgeMs, undefined, '0 is off')
 })
 
 t.test('a bad value names the variable, the value and what is allowed', async t => {
@@ -93,6 +97,8 @@ t.test('a bad value names the variable, the value and what is allowed', async t 
     [{ BRIDGE_LEASE_MS: '500', REDIS_URL }, 'BRIDGE_LEASE_MS="500" is not allowed: expected an integer from 1000 to 60000'],
     [{ READY_REQUIRES_REDIS: 'yes', REDIS_URL }, 'READY_REQUIRES_REDIS="yes" is not allowed: expected one of true, false'],
     [{ HISTORY_SIZE: '100', REDIS_URL }, 'HISTORY_SIZE="100" is not allowed: expected with REDIS_URL, at least MAX_PUBLISH_BATCH (500)'],
+    [{ MAX_STREAM_AGE_MS: '500' }, 'MAX_STREAM_AGE_MS="500" is not allowed: expected 0 (off), or at least 1000: ages are checked once a second'],
+    [{ MAX_STREAM_AGE_MS: '20m' }, 'MAX_STREAM_AGE_MS="20m" is not allowed: expected an integer from 0 to 604800000'],
     [{ SHUTDOWN_TIMEOUT_MS: '15000' },
       'SHUTDOWN_TIMEOUT_MS="15000" is not allowed: expected at least DRAIN_DELAY_MS + DRAIN_WINDOW_MS + 1000 = 16000']
   ]

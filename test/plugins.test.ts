@@ -49,6 +49,12 @@ t.test('sse-broker: options are checked up front', async t => {
     app.register(sseBroker, { ...brokerOptions, [name]: 0 })
     await t.rejects(async () => await app.ready(), { message: `sse-broker: ${name} must be a positive integer` })
   }
+  for (const maxStreamAgeMs of [0, 1.5]) {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    app.register(sseBroker, { ...brokerOptions, maxStreamAgeMs })
+    await t.rejects(async () => await app.ready(), { message: 'sse-broker: maxStreamAgeMs must be a positive integer, or unset' })
+  }
 })
 
 t.test('metrics: options are checked up front', async t => {

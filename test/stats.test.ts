@@ -33,7 +33,7 @@ t.test('stats count connections by filter kind, events published and delivered',
       opened: 3,
       rejected: { bad_request: 0, draining: 0 },
       reconnections: 0,
-      closed: { client_closed: 0, slow_consumer: 0, drain: 0 }
+      closed: { client_closed: 0, slow_consumer: 0, drain: 0, token_expired: 0, reader_behind: 0, max_age: 0 }
     },
     events: {
       published: 3,
