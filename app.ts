@@ -93,13 +93,19 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
   })
   // With Redis the counts are shared by every instance; the subscribe route sets its own limit.
   app.register(rateLimit, { perMinute: config.rateLimitPerMinute, redisPrefix: config.redis?.prefix })
-  app.register(metrics, { port: config.metricsPort, host: config.host, droppedLogLines: () => logStream.droppedLines ?? 0 })
+  const readyRequiresRedis = config.redis?.readyRequiresRedis ?? false
+  app.register(metrics, {
+    port: config.metricsPort,
+    host: config.host,
+    droppedLogLines: () => logStream.droppedLines ?? 0,
+    readyRequiresRedis
+  })
   app.register(connectionLimiter, {
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     maxConnections: config.maxConnections,
     ...(config.redis === undefined ? {} : { cluster: { prefix: config.redis.prefix, instanceId: config.instanceId, heartbeatMs: config.heartbeatMs } })
   })
-  app.register(health, { readyRequiresRedis: config.redis?.readyRequiresRedis ?? false })
+  app.register(health, { readyRequiresRedis })
   app.register(events, {
     prefixes: API_PREFIXES,
     subscribe: { maxFilters: config.maxFilters, retryMs: config.retryMs, ratePerMinute: config.subscribeRatePerMinute },

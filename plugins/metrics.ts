@@ -7,6 +7,7 @@ import {
 } from '../services/delivery-metrics.js'
 import { EVENT_TYPES } from '../services/event-schema.js'
 import { CHANNEL_RESULTS } from '../services/redis/channel-bridge.js'
+import { readiness } from '../services/readiness.js'
 import errors, { clientErrorHandler } from './errors.js'
 
 export interface MetricsOptions {
@@ -15,6 +16,8 @@ export interface MetricsOptions {
   host: string
   /** Log lines the log destination could not write. */
   droppedLogLines: () => number
+  /** Whether a Redis outage makes the instance unready, as for /readyz (READY_REQUIRES_REDIS). */
+  readyRequiresRedis: boolean
 }
 
 interface Sample { labels?: Record<string, string>, value: number, metricName?: string }
@@ -69,7 +72,10 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
 
   const broker = app.broker
   const m = broker.metrics
+  const fanout = app.fanout
   for (const metric of [
+    collected('sse_ready', 'Whether /readyz answers 200: taking new streams (0 while draining).', 'gauge',
+      () => [{ value: readiness(broker.draining, fanout, options.readyRequiresRedis) === 'ready' ? 1 : 0 }]),
     collected('sse_connections_active', 'Open event streams, live or replaying.', 'gauge', () => [{ value: broker.size }]),
     collected('sse_connections_total', 'Subscribe requests by result: opened, or why not.', 'counter',
       () => byLabel('result', CONNECTION_RESULTS, m.connections)),
@@ -94,7 +100,6 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
     collected('sse_log_lines_dropped_total', 'Log lines dropped: standard output refused them or was not taking them.', 'counter',
       () => [{ value: options.droppedLogLines() }])
   ]) registry.registerMetric(metric as never)
-  const fanout = app.fanout
   if (fanout.mode === 'redis') {
     for (const metric of [
       collected('sse_redis_up', 'Whether both Redis connections (commands and log reader) answer.', 'gauge', () => [{ value: fanout.redisUp ? 1 : 0 }]),

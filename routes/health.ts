@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
+import { readiness } from '../services/readiness.js'
 
 export interface HealthOptions {
   /** Whether a Redis outage makes the instance unready (by default its open streams keep it ready). */
@@ -31,9 +32,9 @@ const health: FastifyPluginCallbackTypebox<HealthOptions> = (app, options, done)
   app.get('/readyz', { schema: READYZ, config }, async (_request, reply) => {
     const fanout = app.fanout
     const redis = fanout.mode === 'redis' ? { redis: fanout.redisUp ? 'up' as const : 'down' as const } : {}
-    if (app.broker.draining) return reply.code(503).send({ status: 'draining', ...redis })
-    if (options.readyRequiresRedis && !fanout.redisUp) return reply.code(503).send({ status: 'redis_unavailable', ...redis })
-    return { status: 'ready' as const, ...redis }
+    const status = readiness(app.broker.draining, fanout, options.readyRequiresRedis)
+    if (status !== 'ready') return reply.code(503).send({ status, ...redis })
+    return { status, ...redis }
   })
   done()
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { DockerfileParser, type Instruction } from 'dockerfile-ast'
-import { Copy, From, JSONInstruction } from 'dockerfile-ast/lib/main.js'
+import { From, type Copy, type JSONInstruction } from 'dockerfile-ast/lib/main.js'
 import { loadConfig } from '../services/config.js'
 
 // No container engine runs here: the image's conventions are checked on the parsed Dockerfile.

@@ -20,6 +20,7 @@ t.test('drain: readiness fails first, then every stream ends cleanly with a jitt
   const readyz = await fetch(`${url}/readyz`)
   t.equal(readyz.status, 503)
   t.same(await readyz.json(), { status: 'draining' })
+  t.match(await (await fetch(`${url}/metrics`)).text(), /^sse_ready 0$/m, '/metrics says so too')
   t.equal(endedAt.size, 0, 'no stream has ended while the load balancer catches up')
   t.match(await (await fetch(`${url}/events/stats`)).json(), { draining: true, connections: { active: 11 } })
 

@@ -24,6 +24,7 @@ t.test('every metric moves as it should through connect, publish, resume, evict 
   const auth = { authorization: `Bearer ${TOKEN}` }
   let m = await scrape(url)
   t.equal(m.get('sse_connections_active'), 0)
+  t.equal(m.get('sse_ready'), 1)
   t.ok(m.has('process_cpu_user_seconds_total'), 'default process metrics')
   t.ok(m.has('nodejs_heap_size_total_bytes'))
   t.notOk([...m.keys()].some(key => key.startsWith('nodejs_active_handles_total')), 'gauges named like counters are dropped')

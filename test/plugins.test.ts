@@ -62,7 +62,7 @@ t.test('metrics: options are checked up front', async t => {
   t.teardown(() => app.close())
   app.register(sseBroker, brokerOptions)
   app.register(redisFanout, { redis: undefined, instanceId: 'test', history: { maxEvents: 1, maxAgeMs: 1 } })
-  app.register(metrics, { port: 70000, host: '127.0.0.1', droppedLogLines: () => 0 })
+  app.register(metrics, { port: 70000, host: '127.0.0.1', droppedLogLines: () => 0, readyRequiresRedis: false })
   await t.rejects(async () => await app.ready(), { message: 'metrics: port must be an integer from 0 to 65535' })
 })
 

@@ -52,6 +52,8 @@ if (await redisAnswers(t)) {
     const metrics = await (await fetch(`${a.url}/metrics`)).text()
     t.match(metrics, /sse_redis_up 0/)
     t.match(metrics, /sse_redis_bridge 0/)
+    t.match(metrics, /^sse_ready 1$/m, 'ready by default, in /metrics too')
+    t.match(await (await fetch(`${b.url}/metrics`)).text(), /^sse_ready 0$/m, 'and unready with READY_REQUIRES_REDIS=true')
     const heartbeats = client.comments.length
     await client.until('heartbeats go on during the outage', () => client.comments.length > heartbeats + 2)
     t.notOk(client.ended, 'the stream stays open')
