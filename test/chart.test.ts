@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,7 +37,11 @@ const NO_PROMTOOL = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).er
 type Manifest = { apiVersion: string, kind: string, metadata: { name: string, labels?: Record<string, string>, annotations?: Record<string, string> }, [field: string]: any }
 
 async function render (...args: string[]): Promise<Manifest[]> {
-  const { stdout } = await run(helm!, ['template', RELEASE, chart, '-n', NAMESPACE, ...args], { maxBuffer: 16 << 20 })
+  return await renderChart(chart, ...args)
+}
+
+async function renderChart (path: string, ...args: string[]): Promise<Manifest[]> {
+  const { stdout } = await run(helm!, ['template', RELEASE, path, '-n', NAMESPACE, ...args], { maxBuffer: 16 << 20 })
   return parseAllDocuments(stdout).map(document => document.toJS()).filter(object => object !== null)
 }
 
@@ -265,6 +269,30 @@ t.test('the chart, rendered', { skip: NO_HELM }, async t => {
     const dashboard = all.find(object => object.metadata.name === `${RELEASE}-dashboard`)!
     t.match(dashboard.metadata, { labels: { grafana_dashboard: '1' }, annotations: { grafana_folder: 'FlowFi' } })
     t.same(JSON.parse(dashboard.data['flowfi-events.json']), JSON.parse(readFileSync(join(chart, 'dashboards/flowfi-events.json'), 'utf8')))
+  })
+
+  t.test('NOTES.txt tells how to reach the streams and the metrics', async t => {
+    // helm template leaves NOTES.txt out: a copy of the chart renders it into a ConfigMap instead.
+    const copy = mkdtempSync(join(tmpdir(), 'flowfi-events-notes-'))
+    t.teardown(() => rmSync(copy, { recursive: true }))
+    cpSync(chart, copy, { recursive: true })
+    writeFileSync(join(copy, 'templates/_notes-under-test.tpl'),
+      `{{- define "notes-under-test" -}}\n${readFileSync(join(chart, 'templates/NOTES.txt'), 'utf8')}{{- end }}\n`)
+    writeFileSync(join(copy, 'templates/notes-under-test.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n    {{- include "notes-under-test" . | nindent 4 }}\n')
+    const notes = async (...args: string[]) =>
+      (await renderChart(copy, '--show-only', 'templates/notes-under-test.yaml', ...args))[0]!.data.notes as string
+
+    const plain = await notes()
+    t.match(plain, `kubectl -n ${NAMESPACE} port-forward svc/${RELEASE} 3001:80`)
+    t.match(plain, "curl -N 'http://127.0.0.1:3001/events/subscribe?all=true'")
+    t.match(plain, 'curl http://127.0.0.1:9091/metrics')
+    t.match(plain, 'WARNING: no JWT key', 'a warning where the pods would not start')
+    const full = await notes('-f', allValues)
+    t.match(full, "curl -N 'https://events.flowfi.example/events/subscribe?all=true'")
+    t.match(full, 'A ServiceMonitor has Prometheus scrape them')
+    t.match(full, /ingress-nginx cuts long streams when it reloads/)
+    t.notMatch(full, 'WARNING')
   })
 
   t.test('values that cannot work are refused with the reason', async t => {
