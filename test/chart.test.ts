@@ -163,6 +163,7 @@ t.test('the chart, rendered', { skip: NO_HELM }, async t => {
     t.match(config.redis, { url: 'redis://:redis-password@redis-master.data:6379/0', readyRequiresRedis: true })
     t.match(config.auth, { mode: 'jwt', issuer: 'https://auth.flowfi.example', audience: 'flowfi-events' })
     t.equal(config.maxFilters, 50, 'extraEnv reaches the pods')
+    t.equal(loadConfig(podEnvironment(await render('-f', allValues, '--set', 'extraEnv.HOST=::'))).host, '::', 'HOST is the service\'s default (0.0.0.0) unless set')
     const withKey = loadConfig(podEnvironment(await render('--set', 'secrets.jwtSecret=a-secret-of-at-least-32-characters-!!')))
     t.match(withKey, { production: true, trustProxy: false, redis: undefined }, 'the defaults and a key are enough')
     t.throws(() => loadConfig(podEnvironment(defaults)), { name: 'ConfigError', message: /^AUTH_MODE=/ }, 'without a key the pods would not start (NOTES.txt says so)')
