@@ -1,5 +1,6 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify'
-import type { Config } from './services/config.js'
+import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyRequest } from 'fastify'
+import type { Server } from 'node:http'
+import type { Config, Listener } from './services/config.js'
 import { stdoutLogDestination } from './services/log-destination.js'
 import { REDACTED_PATHS, redactUrl } from './services/log-redaction.js'
 import cors from '@fastify/cors'
@@ -33,10 +34,34 @@ export interface LogStream {
   readonly droppedLines?: number
 }
 
-/** Builds the service: plugins, then routes. Listening is the caller's business. */
+/**
+ * Fastify's server options for what the main port speaks: nothing for HTTP/1.1, which Fastify makes by
+ * default; HTTP/2 over TLS (HTTP/1.1 too, by ALPN) or in clear, with the session's settings.
+ */
+function serverOptions (listener: Listener): object {
+  if (listener.kind === 'http1') return {}
+  const settings = { settings: { maxConcurrentStreams: listener.http2.maxStreams } }
+  return {
+    http2: true,
+    http2SessionTimeout: listener.http2.sessionIdleTimeoutMs,
+    // Only with this does Fastify's close() send GOAWAY to the sessions still open: on Node 20 the
+    // server's close() would wait for them (those with no stream too) for ever.
+    forceCloseConnections: true,
+    ...listener.kind === 'tls'
+      ? { https: { key: listener.key, cert: listener.cert, allowHTTP1: true, ...settings } }
+      : { http: settings }
+  }
+}
+
+/**
+ * Builds the service: plugins, then routes. Listening is the caller's business. The instance is typed
+ * as Fastify's HTTP/1 one whatever the server: plugins and routes go through Fastify's interface, and
+ * what reaches Node's own objects tells HTTP/2 apart at run time (services/transport).
+ */
 export function buildApp (config: Config, options: BuildOptions = {}): FastifyInstance {
   const logStream = options.logStream ?? stdoutLogDestination()
   const app = Fastify({
+    ...serverOptions(config.listener) as FastifyHttpOptions<Server>,
     logger: {
       level: config.logLevel,
       stream: logStream,
@@ -81,7 +106,8 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     ...(config.redis === undefined ? {} : { upstreamWaitMs: 2000 })
   })
   // After the broker: on close, the broker ends the streams before this closes their connections.
-  app.register(streamIntake, { path: SUBSCRIBE_PATH, prefixes: API_PREFIXES })
+  // Plain HTTP/1.1 only: a TLS or HTTP/2 server reads its connections itself.
+  if (config.listener.kind === 'http1') app.register(streamIntake, { path: SUBSCRIBE_PATH, prefixes: API_PREFIXES })
   if (config.redis !== undefined) {
     app.register(redis, { url: config.redis.url, connectTimeoutMs: config.redis.connectTimeoutMs, connectionName: config.instanceId })
   }

@@ -7,6 +7,7 @@ import {
 } from '../services/delivery-metrics.js'
 import { EVENT_TYPES } from '../services/event-schema.js'
 import { CHANNEL_RESULTS } from '../services/redis/channel-bridge.js'
+import { PROTOCOLS } from '../services/transport/sink.js'
 import errors, { clientErrorHandler } from './errors.js'
 
 export interface MetricsOptions {
@@ -71,6 +72,10 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
   const m = broker.metrics
   for (const metric of [
     collected('sse_connections_active', 'Open event streams, live or replaying.', 'gauge', () => [{ value: broker.size }]),
+    collected('sse_streams_active', 'Open event streams by the protocol they came over (http1, h2).', 'gauge',
+      () => byLabel('protocol', PROTOCOLS, m.activeByProtocol)),
+    collected('sse_streams_opened_total', 'Event streams opened, by the protocol they came over (http1, h2).', 'counter',
+      () => byLabel('protocol', PROTOCOLS, m.openedByProtocol)),
     collected('sse_connections_total', 'Subscribe requests by result: opened, or why not.', 'counter',
       () => byLabel('result', CONNECTION_RESULTS, m.connections)),
     collected('sse_connections_closed_total', 'Streams ended, by reason.', 'counter', () => byLabel('reason', CLOSE_REASONS, m.closes)),
