@@ -87,6 +87,9 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     })
   })
 
+  // Fastify sets its HTTP/1.1 keep-alive timeout (72 s) on HTTP/1 servers only: the TLS port's
+  // HTTP/1.1 connections get it too, or an idle one would stay open for ever.
+  if (config.listener.kind === 'tls') app.server.keepAliveTimeout = app.initialConfig.keepAliveTimeout!
   app.register(errors)
   // Before the routes: it reads their schemas as they are added.
   app.register(openapi)

@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import https from 'node:https'
 import type { ClientHttp2Session } from 'node:http2'
+import type { Socket } from 'node:net'
 import t from 'tap'
 import { randomAccountId, startApp, waitUntil } from './helpers/app.js'
 import { connectH2, getH2, requestH2, subscribeH2 } from './helpers/h2.js'
@@ -221,6 +222,23 @@ t.test('HTTP/1.1 on the TLS port for a client that does not offer h2; probes ove
   await app.close()
   await client.until('the end of the stream', () => client.ended)
   t.ok(client.response.complete, 'closing ends it cleanly: the last chunk, not a cut')
+})
+
+t.test('an idle HTTP/1.1 connection on the TLS port is closed after the keep-alive timeout', async t => {
+  const { url, app } = await startApp(t, tls())
+  t.equal(app.server.keepAliveTimeout, 72_000, 'Fastify\'s, as on its plain HTTP/1.1 servers')
+  app.server.keepAliveTimeout = 100 // rather than wait 72 s
+  const agent = new https.Agent({ keepAlive: true, ...trusted })
+  t.teardown(() => agent.destroy())
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    https.get(`${url}/healthz`, { agent }, response => {
+      const socket = response.socket
+      response.resume()
+      response.on('end', () => resolve(socket))
+    }).on('error', reject)
+  })
+  await once(socket, 'close')
+  t.pass('the server closed the idle connection')
 })
 
 t.test('drain: readiness fails, each session gets GOAWAY before its first stream ends, and a reconnection opens a new session', async t => {

@@ -225,7 +225,7 @@ export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions)
     connection.acceptedUntil = acceptedUntil
     const lastEventId = lastEventIdOf(request.headers['last-event-id'], query)
     metrics.connectionOpened(lastEventId !== undefined, sink.protocol)
-    request.log.info({ filters, lastEventId }, 'stream opened')
+    request.log.info({ filters, lastEventId, protocol: sink.protocol }, 'stream opened')
     const reqId = request.id
     sink.onClose(() => {
       app.connectionLimits.release(address)
