@@ -13,6 +13,7 @@ import redis from './plugins/redis.js'
 import redisFanout from './plugins/redis-fanout.js'
 import sseBroker from './plugins/sse-broker.js'
 import streamIntake from './plugins/stream-intake.js'
+import http2Sessions from './plugins/http2-sessions.js'
 import openapi from './plugins/openapi.js'
 import health from './routes/health.js'
 import events from './routes/events/index.js'
@@ -44,9 +45,6 @@ function serverOptions (listener: Listener): object {
   return {
     http2: true,
     http2SessionTimeout: listener.http2.sessionIdleTimeoutMs,
-    // Only with this does Fastify's close() send GOAWAY to the sessions still open: on Node 20 the
-    // server's close() would wait for them (those with no stream too) for ever.
-    forceCloseConnections: true,
     ...listener.kind === 'tls'
       ? { https: { key: listener.key, cert: listener.cert, allowHTTP1: true, ...settings } }
       : { http: settings }
@@ -108,9 +106,10 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     // A client may come from an instance whose reader is a moment ahead of ours.
     ...(config.redis === undefined ? {} : { upstreamWaitMs: 2000 })
   })
-  // After the broker: on close, the broker ends the streams before this closes their connections.
-  // Plain HTTP/1.1 only: a TLS or HTTP/2 server reads its connections itself.
+  // After the broker: on close, the broker ends the streams before these close their connections.
+  // The intake is for plain HTTP/1.1 only: a TLS or HTTP/2 server reads its connections itself.
   if (config.listener.kind === 'http1') app.register(streamIntake, { path: SUBSCRIBE_PATH, prefixes: API_PREFIXES })
+  else app.register(http2Sessions)
   if (config.redis !== undefined) {
     app.register(redis, { url: config.redis.url, connectTimeoutMs: config.redis.connectTimeoutMs, connectionName: config.instanceId })
   }

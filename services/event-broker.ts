@@ -235,7 +235,7 @@ export class EventBroker {
   /**
    * Writes every event published since the last flush to the connections it matches: one Frame per
    * event, shared by all of them. When there are several events, their writes are one WriteBatch, so
-   * that a sink may send all it gets from the flush at once (HTTP/1.1 corks its socket).
+   * that a sink may send all it gets from the flush at once.
    */
   readonly #flush = (): void => {
     this.#flushScheduled = false

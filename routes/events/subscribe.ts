@@ -209,8 +209,8 @@ export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions)
     if (retryLater !== undefined) {
       // A clean end, never an error status: EventSource gives up on those, but retries after this.
       metrics.connectionRefused(retryLater)
-      // Its connection closes (HTTP/1.1: `connection: close`; HTTP/2: GOAWAY), so that the retry
-      // reaches another instance.
+      // HTTP/1.1 closes its connection (`connection: close`) whatever the reason. Draining, HTTP/2
+      // sends GOAWAY to its session too, so that the retry opens a new connection, to another instance.
       if (retryLater === 'draining') sink.retireConnection()
       response.end()
       return
