@@ -9,6 +9,7 @@ import { waitUntil } from './helpers/app.js'
 // machine's speed; this socket takes a fixed time per write, so the test sees the schedule itself.
 class SlowSocket implements ByteSocket {
   writableLength = 0
+  writableNeedDrain = false
   destroyed = false
   corked = 0
   /** Frames written, grouped by the cork that held them (an uncorked write is a group of one). */

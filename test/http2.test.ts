@@ -110,8 +110,11 @@ t.test('a stream that stops reading is reset (RST_STREAM CANCEL); the session\'s
 t.test('resume on HTTP/2: Last-Event-ID, replayed in rounds that wait for the client', async t => {
   const { url } = await startApp(t, tls({ PUBLISH_TOKEN: TOKEN, MAX_BUFFERED_BYTES: '1024' }))
   const session = await connectH2(t, url, trusted)
-  const pad = 'r'.repeat(20 * 1024)
-  const { body } = await publishH2(session, Array.from({ length: 12 }, () => cancelled('r', { pad })))
+  // Each event is over the cap, which ends a round of the replay. Most are under the stream's own
+  // high-water mark (no 'drain' is then due, and the next round starts at once); one is far over it
+  // (the next round waits for 'drain').
+  const { body } = await publishH2(session, Array.from({ length: 12 }, (_, i) =>
+    cancelled('r', { pad: 'r'.repeat(i === 6 ? 200 * 1024 : 2 * 1024) })))
   const resumed = await subscribeH2(t, session, 'streams=r', { 'last-event-id': body.ids[2] })
   await resumed.eventCount(9)
   const live = await publishH2(session, cancelled('r'))

@@ -1,8 +1,8 @@
 import type { Frame, Gathering } from './frame.js'
-import { drainedOrClosed, type Sink } from './sink.js'
+import { drainedOrClosed, type Draining, type Sink } from './sink.js'
 
 /** What an HTTP/1.x stream writes to once its response head is out: its connection's socket (TCP or TLS). */
-export interface ByteSocket {
+export interface ByteSocket extends Draining {
   readonly writableLength: number
   readonly destroyed: boolean
   write (bytes: Buffer): boolean
@@ -11,8 +11,6 @@ export interface ByteSocket {
   /** Ends once what is buffered is written, and closes without waiting for the peer's own end. */
   destroySoon (): void
   destroy (): unknown
-  once (event: 'drain' | 'close', listener: () => void): unknown
-  off (event: 'drain' | 'close', listener: () => void): unknown
 }
 
 const CRLF = Buffer.from('\r\n')

@@ -30,8 +30,9 @@ export class Http2Sink implements Sink {
     return this.stream.writableLength
   }
 
+  /** Reset (by either side), destroyed with its session, or over at both ends; not merely ended by us. */
   get closed (): boolean {
-    return this.stream.closed || this.stream.destroyed
+    return this.stream.closed
   }
 
   write (frame: Frame): void {
