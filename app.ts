@@ -1,5 +1,6 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify'
-import type { Config } from './services/config.js'
+import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyRequest } from 'fastify'
+import type { Server } from 'node:http'
+import type { Config, Listener } from './services/config.js'
 import { stdoutLogDestination } from './services/log-destination.js'
 import { REDACTED_PATHS, redactUrl } from './services/log-redaction.js'
 import cors from '@fastify/cors'
@@ -12,6 +13,7 @@ import redis from './plugins/redis.js'
 import redisFanout from './plugins/redis-fanout.js'
 import sseBroker from './plugins/sse-broker.js'
 import streamIntake from './plugins/stream-intake.js'
+import http2Sessions from './plugins/http2-sessions.js'
 import openapi from './plugins/openapi.js'
 import health from './routes/health.js'
 import events from './routes/events/index.js'
@@ -33,10 +35,31 @@ export interface LogStream {
   readonly droppedLines?: number
 }
 
-/** Builds the service: plugins, then routes. Listening is the caller's business. */
+/**
+ * Fastify's server options for what the main port speaks: nothing for HTTP/1.1, which Fastify makes by
+ * default; HTTP/2 over TLS (HTTP/1.1 too, by ALPN) or in clear, with the session's settings.
+ */
+function serverOptions (listener: Listener): object {
+  if (listener.kind === 'http1') return {}
+  const settings = { settings: { maxConcurrentStreams: listener.http2.maxStreams } }
+  return {
+    http2: true,
+    http2SessionTimeout: listener.http2.sessionIdleTimeoutMs,
+    ...listener.kind === 'tls'
+      ? { https: { key: listener.key, cert: listener.cert, allowHTTP1: true, ...settings } }
+      : { http: settings }
+  }
+}
+
+/**
+ * Builds the service: plugins, then routes. Listening is the caller's business. The instance is typed
+ * as Fastify's HTTP/1 one whatever the server: plugins and routes go through Fastify's interface, and
+ * what reaches Node's own objects tells HTTP/2 apart at run time (services/transport).
+ */
 export function buildApp (config: Config, options: BuildOptions = {}): FastifyInstance {
   const logStream = options.logStream ?? stdoutLogDestination()
   const app = Fastify({
+    ...serverOptions(config.listener) as FastifyHttpOptions<Server>,
     logger: {
       level: config.logLevel,
       stream: logStream,
@@ -62,6 +85,9 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     })
   })
 
+  // Fastify sets its HTTP/1.1 keep-alive timeout (72 s) on HTTP/1 servers only: the TLS port's
+  // HTTP/1.1 connections get it too, or an idle one would stay open for ever.
+  if (config.listener.kind === 'tls') app.server.keepAliveTimeout = app.initialConfig.keepAliveTimeout!
   app.register(errors)
   // Before the routes: it reads their schemas as they are added.
   app.register(openapi)
@@ -81,8 +107,10 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     // A client may come from an instance whose reader is a moment ahead of ours.
     ...(config.redis === undefined ? {} : { upstreamWaitMs: 2000 })
   })
-  // After the broker: on close, the broker ends the streams before this closes their connections.
-  app.register(streamIntake, { path: SUBSCRIBE_PATH, prefixes: API_PREFIXES })
+  // After the broker: on close, the broker ends the streams before these close their connections.
+  // The intake is for plain HTTP/1.1 only: a TLS or HTTP/2 server reads its connections itself.
+  if (config.listener.kind === 'http1') app.register(streamIntake, { path: SUBSCRIBE_PATH, prefixes: API_PREFIXES })
+  else app.register(http2Sessions)
   if (config.redis !== undefined) {
     app.register(redis, { url: config.redis.url, connectTimeoutMs: config.redis.connectTimeoutMs, connectionName: config.instanceId })
   }

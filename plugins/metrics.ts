@@ -8,6 +8,7 @@ import {
 import { EVENT_TYPES } from '../services/event-schema.js'
 import { CHANNEL_RESULTS } from '../services/redis/channel-bridge.js'
 import { readiness } from '../services/readiness.js'
+import { PROTOCOLS } from '../services/transport/sink.js'
 import errors, { clientErrorHandler } from './errors.js'
 
 export interface MetricsOptions {
@@ -77,6 +78,10 @@ const metrics: FastifyPluginCallback<MetricsOptions> = (app, options, done) => {
     collected('sse_ready', 'Whether /readyz answers 200: taking new streams (0 while draining).', 'gauge',
       () => [{ value: readiness(broker.draining, fanout, options.readyRequiresRedis) === 'ready' ? 1 : 0 }]),
     collected('sse_connections_active', 'Open event streams, live or replaying.', 'gauge', () => [{ value: broker.size }]),
+    collected('sse_streams_active', 'Open event streams by the protocol they came over (http1, h2).', 'gauge',
+      () => byLabel('protocol', PROTOCOLS, m.activeByProtocol)),
+    collected('sse_streams_opened_total', 'Event streams opened, by the protocol they came over (http1, h2).', 'counter',
+      () => byLabel('protocol', PROTOCOLS, m.openedByProtocol)),
     collected('sse_connections_total', 'Subscribe requests by result: opened, or why not.', 'counter',
       () => byLabel('result', CONNECTION_RESULTS, m.connections)),
     collected('sse_connections_closed_total', 'Streams ended, by reason.', 'counter', () => byLabel('reason', CLOSE_REASONS, m.closes)),

@@ -1,4 +1,5 @@
-import { createPublicKey } from 'node:crypto'
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { parseChannelSources, type ChannelSource } from './redis/channel-routes.js'
 
@@ -6,6 +7,8 @@ import { parseChannelSources, type ChannelSource } from './redis/channel-routes.
 export interface Config {
   host: string
   port: number
+  /** What the main port speaks: HTTP/1.1 by default, or HTTP/2 (over TLS, or h2c). */
+  listener: Listener
   production: boolean
   logLevel: LogLevel
   instanceId: string
@@ -51,6 +54,24 @@ export interface Config {
   corsOrigins: string[]
   /** Several instances share one event log in Redis; undefined: one instance, all in memory. */
   redis: RedisConfig | undefined
+}
+
+/**
+ * What the main port speaks. The metrics listener is plain HTTP/1.1 whatever this says.
+ * - `http1`: HTTP/1.1 (and 1.0) in clear, the default: behind an ingress that terminates TLS and h2.
+ * - `tls`: TLS with `h2` by ALPN, and HTTP/1.1 on the same port for clients that do not offer it.
+ * - `h2c`: HTTP/2 in clear with prior knowledge only, for a proxy that speaks it upstream.
+ */
+export type Listener =
+  | { kind: 'http1' }
+  | { kind: 'tls', key: Buffer, cert: Buffer, http2: Http2Config }
+  | { kind: 'h2c', http2: Http2Config }
+
+export interface Http2Config {
+  /** Concurrent streams a client may open on one session (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxStreams: number
+  /** A session with no frame sent or received this long gets GOAWAY (a heartbeat counts). */
+  sessionIdleTimeoutMs: number
 }
 
 export interface RedisConfig {
@@ -135,6 +156,11 @@ export function loadConfig (env: Env = process.env): Config {
   if (config.redis !== undefined && config.historySize < config.maxPublishBatch) {
     throw new ConfigError('HISTORY_SIZE', String(config.historySize), `with REDIS_URL, at least MAX_PUBLISH_BATCH (${config.maxPublishBatch})`)
   }
+  // A stream's heartbeat is what keeps its session from looking idle.
+  if (config.listener.kind !== 'http1' && config.listener.http2.sessionIdleTimeoutMs <= config.heartbeatMs) {
+    throw new ConfigError('HTTP2_SESSION_IDLE_TIMEOUT_MS', String(config.listener.http2.sessionIdleTimeoutMs),
+      `more than HEARTBEAT_MS (${config.heartbeatMs}), or sessions with open streams would be closed`)
+  }
   if (config.publishRatePerSecond < config.maxPublishBatch) {
     throw new ConfigError('PUBLISH_RATE_PER_SECOND', String(config.publishRatePerSecond),
       `at least MAX_PUBLISH_BATCH (${config.maxPublishBatch}): a larger batch could never be published`)
@@ -152,6 +178,7 @@ function readConfig (env: Env): Config {
   return {
     host: text(env, 'HOST', '0.0.0.0', /^[\w.:[\]-]+$/, 'a host name or an IP address'),
     port: integer(env, 'PORT', 3001, 0, 65535),
+    listener: listener(env),
     production: nodeEnv === 'production',
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     instanceId: text(env, 'INSTANCE_ID', `${hostname()}-${process.pid}`, /^[\w.-]{1,128}$/,
@@ -179,6 +206,59 @@ function readConfig (env: Env): Config {
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 10_000_000),
     corsOrigins: corsOrigins(env),
     redis: redisConfig(env)
+  }
+}
+
+/** TLS_CERT and TLS_KEY (both or neither), or HTTP2_CLEARTEXT; the HTTP/2 settings with either. */
+function listener (env: Env): Listener {
+  const cleartext = oneOf(env, 'HTTP2_CLEARTEXT', ['true', 'false'], 'false') === 'true'
+  const certPath = env.TLS_CERT || undefined
+  const keyPath = env.TLS_KEY || undefined
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    const [missing, present] = certPath === undefined ? ['TLS_CERT', 'TLS_KEY'] : ['TLS_KEY', 'TLS_CERT']
+    throw new ConfigError(missing, '', `a PEM file path as well, since ${present} is set (both or neither)`)
+  }
+  if (certPath === undefined || keyPath === undefined) {
+    return cleartext ? { kind: 'h2c', http2: http2Config(env) } : { kind: 'http1' }
+  }
+  if (cleartext) {
+    throw new ConfigError('HTTP2_CLEARTEXT', 'true', 'false with TLS_CERT and TLS_KEY: the TLS port speaks h2 already (by ALPN)')
+  }
+  const cert = readPem('TLS_CERT', certPath)
+  const key = readPem('TLS_KEY', keyPath)
+  let certificate: X509Certificate
+  try {
+    certificate = new X509Certificate(cert)
+  } catch {
+    throw new ConfigError('TLS_CERT', certPath, 'a PEM certificate (or chain, the server\'s first)')
+  }
+  let privateKey
+  try {
+    privateKey = createPrivateKey(key)
+  } catch {
+    throw new ConfigError('TLS_KEY', keyPath, 'an unencrypted PEM private key')
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new ConfigError('TLS_KEY', keyPath, `the private key of the certificate in TLS_CERT (${certPath})`)
+  }
+  return { kind: 'tls', cert, key, http2: http2Config(env) }
+}
+
+/** Read at start-up: a file that cannot be read stops the process, naming the variable. */
+function readPem (name: string, path: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (error) {
+    throw new ConfigError(name, path, `a readable PEM file (${(error as Error).message})`)
+  }
+}
+
+function http2Config (env: Env): Http2Config {
+  return {
+    maxStreams: integer(env, 'HTTP2_MAX_STREAMS', 100, 1, 10_000),
+    // Fastify's own default, which is also the HTTP/1.1 keep-alive timeout it sets; above the 60 s
+    // idle timeout of many load balancers, so that they are the ones to close an idle connection.
+    sessionIdleTimeoutMs: integer(env, 'HTTP2_SESSION_IDLE_TIMEOUT_MS', 72_000, 100, 3_600_000)
   }
 }
 

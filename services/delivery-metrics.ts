@@ -1,4 +1,5 @@
 import { EVENT_TYPES, RESYNC_REASONS, type EventType, type ResyncReason } from './protocol.js'
+import { PROTOCOLS, type Protocol } from './transport/sink.js'
 
 /** The one place delivery is counted: `/events/stats` and `/metrics` both read it. */
 
@@ -52,6 +53,8 @@ export class DeliveryMetrics {
   readonly #published = zeros(EVENT_TYPES as readonly EventType[])
   readonly #rejected = zeros(REJECT_REASONS)
   readonly #closes = zeros(CLOSE_REASONS)
+  readonly #openedByProtocol = zeros(PROTOCOLS)
+  readonly #activeByProtocol = zeros(PROTOCOLS)
   #reconnections = 0
   #replayed = 0
   #delivered = 0
@@ -64,6 +67,9 @@ export class DeliveryMetrics {
   readonly published: Readonly<Record<EventType, number>> = this.#published
   readonly rejected: Readonly<Record<RejectReason, number>> = this.#rejected
   readonly closes: Readonly<Record<CloseReason, number>> = this.#closes
+  /** Streams opened, and open now, by the protocol they came over. */
+  readonly openedByProtocol: Readonly<Record<Protocol, number>> = this.#openedByProtocol
+  readonly activeByProtocol: Readonly<Record<Protocol, number>> = this.#activeByProtocol
   /** Seconds from publish to the write on the socket, per delivery. */
   readonly deliveryLatency = new Histogram([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
   /** Seconds a stream stayed open, from a second to a day. */
@@ -93,9 +99,11 @@ export class DeliveryMetrics {
     return this.#slowConsumerDisconnects
   }
 
-  /** A stream opened; `resumed`: with a last event id. */
-  connectionOpened (resumed: boolean): void {
+  /** A stream opened over `protocol`; `resumed`: with a last event id. */
+  connectionOpened (resumed: boolean, protocol: Protocol): void {
     this.#connections.opened++
+    this.#openedByProtocol[protocol]++
+    this.#activeByProtocol[protocol]++
     if (resumed) this.#reconnections++
   }
 
@@ -104,9 +112,10 @@ export class DeliveryMetrics {
     this.#connections[result]++
   }
 
-  /** A stream ended, for `reason`, having been open since `openedAt` (ms since the epoch). */
-  streamClosed (reason: CloseReason, openedAt: number): void {
+  /** A stream over `protocol` ended, for `reason`, having been open since `openedAt` (ms since the epoch). */
+  streamClosed (reason: CloseReason, openedAt: number, protocol: Protocol): void {
     this.#closes[reason]++
+    this.#activeByProtocol[protocol]--
     this.connectionDuration.observe((Date.now() - openedAt) / 1000)
   }
 

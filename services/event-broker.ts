@@ -6,7 +6,8 @@ import { compareEventIds, EventIdGenerator, formatEventId, parseEventId, type Ev
 import { EventLog, type EventLogLimits, type LoggedEvent } from './event-log.js'
 import { encodeEvent } from './sse-frame.js'
 import { RateWindow } from './rate-window.js'
-import { toChunk, type SseConnection } from './sse-connection.js'
+import type { SseConnection } from './sse-connection.js'
+import { Frame, WriteBatch } from './transport/frame.js'
 import { DeliveryMetrics, type CloseReason, type ResyncReason } from './delivery-metrics.js'
 import { DeadlineBuckets } from './deadline-buckets.js'
 import { StreamParticipants } from './stream-participants.js'
@@ -59,12 +60,14 @@ const MAX_CLOCK_SKEW_MS = 10_000
 /** Longest client-sent id echoed back in `events.resync`. */
 const MAX_ECHOED_ID = 64
 /** The last frame of a stream whose token has expired: the client fetches a new token. */
-const TOKEN_EXPIRED = encodeEvent(undefined, CLOSING, JSON.stringify({ reason: 'token_expired' } satisfies ControlEventData[typeof CLOSING]))
+const TOKEN_EXPIRED = new Frame(encodeEvent(undefined, CLOSING, JSON.stringify({ reason: 'token_expired' } satisfies ControlEventData[typeof CLOSING])))
 
 /**
  * The in-process hub: gives each published event its id, serialises it once, logs it, and writes
  * that one Buffer to every connection whose filters match. Resuming connections get what they missed
- * from the log first, then join the live fan-out with nothing lost or doubled.
+ * from the log first, then join the live fan-out with nothing lost or doubled. How a frame goes on
+ * the wire is each connection's sink's business (services/transport): the broker hands every sink
+ * the same Frame of an event, and says where a flush's writes begin and end (a WriteBatch).
  */
 export class EventBroker {
   readonly #index = new SubscriptionIndex<SseConnection>()
@@ -88,7 +91,6 @@ export class EventBroker {
   #flushes = 0
   #lastFlushEnded = 0
   #lastFlushTook = 0
-  readonly #corked: SseConnection[] = []
   /** Streams whose token expires, by the second it does: checked once a second, not a timer each. */
   readonly #expiring = new DeadlineBuckets<SseConnection>()
   /** Streams by the second they reach their age (with `maxStreamAgeMs`). */
@@ -122,7 +124,7 @@ export class EventBroker {
 
   /** Still ours to write to: not closed by its client, not ended by a drain. */
   #isOpen (connection: SseConnection): boolean {
-    return this.#connections.has(connection) && !connection.closed
+    return this.#connections.has(connection) && !connection.sink.closed
   }
 
   /** Forgets a stream, the first time with the reason it ended. */
@@ -132,15 +134,15 @@ export class EventBroker {
     this.#expiring.delete(connection)
     this.#aging.delete(connection)
     connection.closeReason = reason
-    this.metrics.streamClosed(reason, connection.openedAt)
+    this.metrics.streamClosed(reason, connection.openedAt, connection.sink.protocol)
   }
 
   /** Ends, with `events.closing`, the streams whose token is no longer accepted at `now`. */
   expire (now: number = Date.now()): void {
     for (const connection of this.#expiring.due(now)) {
       this.remove(connection, 'token_expired')
-      connection.write(TOKEN_EXPIRED)
-      connection.end()
+      connection.sink.write(TOKEN_EXPIRED)
+      connection.sink.end()
     }
   }
 
@@ -152,8 +154,8 @@ export class EventBroker {
   endAged (farewell: () => Buffer, now: number = Date.now()): void {
     for (const connection of this.#aging.due(now)) {
       this.remove(connection, 'max_age')
-      connection.write(farewell())
-      connection.end()
+      connection.sink.write(new Frame(farewell()))
+      connection.sink.end()
     }
   }
 
@@ -170,7 +172,7 @@ export class EventBroker {
   /** Bytes written to the streams and not yet taken by their clients. */
   bufferedBytes (): number {
     let total = 0
-    for (const connection of this.#connections) total += connection.buffered
+    for (const connection of this.#connections) total += connection.sink.buffered
     return total
   }
 
@@ -242,9 +244,9 @@ export class EventBroker {
   }
 
   /**
-   * Writes every event published since the last flush to the connections it matches. When there are
-   * several, each connection's socket is corked at its first frame and uncorked at the end, so all it
-   * gets from one flush leaves in one system call.
+   * Writes every event published since the last flush to the connections it matches: one Frame per
+   * event, shared by all of them. When there are several events, their writes are one WriteBatch, so
+   * that a sink may send all it gets from the flush at once.
    */
   readonly #flush = (): void => {
     this.#flushScheduled = false
@@ -256,28 +258,23 @@ export class EventBroker {
     this.#outboxTimes = []
     this.#newestFlushed = events[events.length - 1]!.id
     const flush = ++this.#flushes
-    const cork = events.length > 1
+    const batch = events.length > 1 ? new WriteBatch() : undefined
     let delivered = 0
     for (const [position, event] of events.entries()) {
-      const chunk = toChunk(event.frame)
+      const frame = new Frame(event.frame, batch)
       const before = delivered
       this.#index.forEachMatch(event.streamId, event.users, connection => {
         if (connection.flushMark !== flush) {
           if (this.#evictIfSlow(connection)) return
           connection.flushMark = flush
-          if (cork) {
-            connection.sink.cork()
-            this.#corked.push(connection)
-          }
         }
-        connection.write(event.frame, chunk)
+        connection.sink.write(frame)
         connection.eventsSent++
         delivered++
       })
       this.metrics.eventDelivered((performance.now() - times[position]!) / 1000, delivered - before)
     }
-    for (const connection of this.#corked) connection.sink.uncork()
-    this.#corked.length = 0
+    batch?.end()
     this.#delivered.add(delivered)
     this.#lastFlushEnded = performance.now()
     this.#lastFlushTook = this.#lastFlushEnded - started
@@ -293,10 +290,10 @@ export class EventBroker {
    * event), so that one slow client never holds memory or others up.
    */
   #evictIfSlow (connection: SseConnection): boolean {
-    if (connection.buffered <= this.#options.maxBufferedBytes) return false
+    if (connection.sink.buffered <= this.#options.maxBufferedBytes) return false
     this.metrics.slowConsumerDropped()
     this.remove(connection, 'slow_consumer')
-    connection.destroy()
+    connection.sink.abort()
     return true
   }
 
@@ -312,7 +309,7 @@ export class EventBroker {
         // Our reader is behind the client's: a resync would carry our older id. It comes back after
         // the retry hint, here or elsewhere.
         this.remove(connection, 'reader_behind')
-        connection.end()
+        connection.sink.end()
         return
       }
     }
@@ -337,13 +334,13 @@ export class EventBroker {
         const event = this.#log.at(index)!
         cursor = event.id
         if (!match(event)) continue
-        connection.write(event.frame)
+        connection.sink.write(new Frame(event.frame))
         connection.eventsSent++
         this.metrics.eventReplayed()
-        if (connection.buffered > this.#options.maxBufferedBytes) break
+        if (connection.sink.buffered > this.#options.maxBufferedBytes) break
       }
       if (index >= end) return
-      await connection.drained()
+      await connection.sink.drained()
       if (!this.#isOpen(connection)) return
     }
   }
@@ -372,14 +369,14 @@ export class EventBroker {
     this.metrics.resynced(reason)
     const newest = this.#log.newestId
     const data = JSON.stringify({ reason, lastEventId: lastEventId.slice(0, MAX_ECHOED_ID) } satisfies ControlEventData[typeof RESYNC])
-    connection.write(encodeEvent(newest === undefined ? '' : formatEventId(newest), RESYNC, data))
+    connection.sink.write(new Frame(encodeEvent(newest === undefined ? '' : formatEventId(newest), RESYNC, data)))
   }
 
   /** Writes the same frame (a heartbeat) to every live connection; a replay needs none. */
   broadcast (frame: Buffer): void {
-    const chunk = toChunk(frame)
+    const shared = new Frame(frame)
     for (const connection of this.#connections) {
-      if (connection.live && !this.#evictIfSlow(connection)) connection.write(frame, chunk)
+      if (connection.live && !this.#evictIfSlow(connection)) connection.sink.write(shared)
     }
   }
 
@@ -390,19 +387,22 @@ export class EventBroker {
 
   /**
    * Ends every open stream cleanly, spread evenly over `windowMs` so that the reconnections do not
-   * arrive elsewhere as one spike. `farewell` gives the last frame of each (a retry hint).
+   * arrive elsewhere as one spike. `farewell` gives the last frame of each (a retry hint). Before the
+   * first ends, every stream's connection is retired (HTTP/2: GOAWAY to each session), so that every
+   * reconnection opens a new connection, which the load balancer sends to another instance.
    */
   async endAll (windowMs: number, farewell: () => Buffer): Promise<void> {
     this.#flush() // what was published before the drain still goes out
     const streams = [...this.#connections]
+    for (const connection of streams) connection.sink.retireConnection()
     const step = 50
     const perTick = Math.max(1, Math.ceil(streams.length * step / Math.max(windowMs, step)))
     while (streams.length > 0) {
       for (const connection of streams.splice(0, perTick)) {
         if (!this.#connections.has(connection)) continue
         this.remove(connection, 'drain')
-        connection.write(farewell())
-        connection.end()
+        connection.sink.write(new Frame(farewell()))
+        connection.sink.end()
       }
       if (streams.length > 0) await new Promise(resolve => setTimeout(resolve, step))
     }

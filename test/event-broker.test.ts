@@ -1,13 +1,15 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import t from 'tap'
 import { EventBroker } from '../services/event-broker.js'
-import { SseConnection, type EventSink } from '../services/sse-connection.js'
+import { SseConnection } from '../services/sse-connection.js'
+import { Http1Sink, type ByteSocket } from '../services/transport/http1-sink.js'
 import { waitUntil } from './helpers/app.js'
 
 // The flush schedule depends on how long writing takes. A real socket makes that a matter of the
-// machine's speed; this sink takes a fixed time per write, so the test sees the schedule itself.
-class SlowSink implements EventSink {
+// machine's speed; this socket takes a fixed time per write, so the test sees the schedule itself.
+class SlowSocket implements ByteSocket {
   writableLength = 0
+  writableNeedDrain = false
   destroyed = false
   corked = 0
   /** Frames written, grouped by the cork that held them (an uncorked write is a group of one). */
@@ -35,8 +37,8 @@ const cancelled = (streamId: string) => ({ event: 'stream.cancelled' as const, d
 t.test('events published while the server is busy writing are gathered into the next flush', async t => {
   // A long write and a long linger cap, so that no pause of a busy test machine changes the schedule.
   const broker = new EventBroker({ maxTrackedStreams: 10, history: limits, maxReplay: 10, maxBufferedBytes: 1 << 20, maxLingerMs: 2000 })
-  const sink = new SlowSink(200)
-  await broker.open(new SseConnection(sink, false, { all: true, streams: [], users: [] }), undefined)
+  const sink = new SlowSocket(200)
+  await broker.open(new SseConnection(new Http1Sink(sink, false), { all: true, streams: [], users: [] }), undefined)
 
   broker.publish([cancelled('a')])
   await nextTurn()

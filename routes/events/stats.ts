@@ -7,6 +7,7 @@ import { CLOSE_REASONS, REJECT_REASONS, RESYNC_REASONS } from '../../services/de
 import { EVENT_TYPES } from '../../services/event-schema.js'
 import type { Fanout } from '../../services/fanout.js'
 import { STATS_PATH } from '../../services/protocol.js'
+import { PROTOCOLS } from '../../services/transport/sink.js'
 
 /** The refusals of subscribe requests that a person looks at (the others are in /metrics). */
 const REJECTED_CONNECTIONS = ['bad_request', 'draining', 'unavailable', 'too_many_per_ip', 'over_capacity'] as const
@@ -26,7 +27,9 @@ export const StatsBody = Type.Object({
   connections: Type.Object({
     active: Type.Integer({ minimum: 0, description: 'open streams, live or replaying' }),
     replaying: Type.Integer({ minimum: 0, description: 'streams still being sent what they missed' }),
-    direct: Type.Integer({ minimum: 0, description: 'stream connections read before Node\'s HTTP parser' }),
+    direct: Type.Integer({ minimum: 0, description: 'stream connections read before Node\'s HTTP parser (plain HTTP/1.1 only)' }),
+    /** Open streams by the protocol they came over: http1 (HTTP/1.x), h2 (HTTP/2, over TLS or h2c). */
+    byProtocol: countsOf(PROTOCOLS),
     byFilter: countsOf(['all', 'streams', 'users']),
     opened: Count,
     reconnections: Count,
@@ -92,6 +95,8 @@ export interface StatsOptions {
  */
 export function statsRoute (app: FastifyInstance, options: StatsOptions): FastifyPluginCallbackTypebox {
   const startedAt = Date.now()
+  // Plain HTTP/1.1 only (see app.ts).
+  const intake = app.hasDecorator('streamIntake') ? app.streamIntake : undefined
   const stats = () => {
     const now = Date.now()
     const { connections, published, delivered, history, trackedStreams } = app.broker.stats(now)
@@ -104,7 +109,8 @@ export function statsRoute (app: FastifyInstance, options: StatsOptions): Fastif
       connections: {
         active: connections.total + connections.replaying,
         replaying: connections.replaying,
-        direct: app.streamIntake.direct,
+        direct: intake?.direct ?? 0,
+        byProtocol: metrics.activeByProtocol,
         byFilter: { all: connections.all, streams: connections.streams, users: connections.users },
         opened: metrics.connections.opened,
         rejected: Object.fromEntries(REJECTED_CONNECTIONS.map(result => [result, metrics.connections[result]])),

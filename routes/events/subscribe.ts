@@ -1,8 +1,10 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { Type } from '@sinclair/typebox'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
 import { SseConnection } from '../../services/sse-connection.js'
+import { Http1Sink } from '../../services/transport/http1-sink.js'
+import { Http2Sink, http2StreamOf } from '../../services/transport/http2-sink.js'
 import { encodeRetry } from '../../services/sse-frame.js'
 import { parseFilters } from '../../services/subscription-query.js'
 import { BEARER_CHALLENGE, filtersOf, refusedFilter } from '../../services/principal.js'
@@ -20,6 +22,7 @@ export interface SubscribeOptions {
   ratePerMinute: number
 }
 
+/** The stream's head on HTTP/1.0 and HTTP/2 (where connection headers are not allowed). */
 const HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',
@@ -146,6 +149,18 @@ export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions)
   // Its own rate, instead of (not on top of) the global limit of the other routes: one count for
   // every prefix (a route's own `config.rateLimit` would count each apart), HEAD with GET.
   const limitRate = app.rateLimit({ max: options.ratePerMinute, timeWindow: 60_000 })
+  // Plain HTTP/1.1 only (see app.ts).
+  const intake = app.hasDecorator('streamIntake') ? app.streamIntake : undefined
+  const onRequest: onRequestHookHandler[] = intake === undefined
+    ? [limitRate]
+    : [
+        // First, as the request arrives: the connection is the stream's from here on.
+        (request, reply, next) => {
+          intake.own(request.raw, reply.raw)
+          next()
+        },
+        limitRate
+      ]
 
   const subscribe: TypedHandler<typeof SCHEMA> = async (request, reply) => {
     const query = request.query
@@ -164,26 +179,28 @@ export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions)
     }
     if (headOnly) return reply.code(200).headers(HEADERS).send('')
     const { address, filters, retryLater, acceptedUntil } = admission
+    const h2Stream = http2StreamOf(request.raw)
     const socket = request.raw.socket
     const response = reply.raw
-    // Pipelined behind another request on its connection, the stream starts once that one is answered.
-    if (response.socket === null && !socket.destroyed) {
+    // Pipelined behind another HTTP/1.1 request on its connection, the stream starts once that one is answered.
+    if (h2Stream === undefined && response.socket === null && !socket.destroyed) {
       await new Promise(resolve => {
         response.once('socket', resolve)
         socket.once('close', resolve)
       })
     }
-    if (socket.destroyed) {
+    // HTTP/1.1 responses of unknown length are chunked; an HTTP/1.0 one ends with its connection, and is
+    // never chunked (RFC 9112 6.1), whatever its TE header asks for. HTTP/2 has frames of its own.
+    const chunked = request.raw.httpVersion === '1.1'
+    const sink = h2Stream === undefined ? new Http1Sink(socket, chunked) : new Http2Sink(h2Stream)
+    if (sink.closed) {
       // The client left while its streams' participants or its place were looked up in Redis.
       if (retryLater === undefined) app.connectionLimits.release(address)
       return reply.hijack()
     }
 
     reply.hijack()
-    // HTTP/1.1 responses of unknown length are chunked; an HTTP/1.0 one ends with its connection, and is
-    // never chunked (RFC 9112 6.1), whatever its TE header asks for.
-    const chunked = request.raw.httpVersion === '1.1'
-    response.useChunkedEncodingByDefault = chunked
+    if (h2Stream === undefined) response.useChunkedEncodingByDefault = chunked
     // Headers set by hooks (rate limit, CORS) go out too: hijacking skips Fastify's own sending of them.
     const head = !chunked ? HEADERS : retryLater === undefined ? HEADERS_1_1 : RETRY_LATER_1_1
     response.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, ...head })
@@ -192,21 +209,25 @@ export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions)
     if (retryLater !== undefined) {
       // A clean end, never an error status: EventSource gives up on those, but retries after this.
       metrics.connectionRefused(retryLater)
+      // HTTP/1.1 closes its connection (`connection: close`) whatever the reason. Draining, HTTP/2
+      // sends GOAWAY to its session too, so that the retry opens a new connection, to another instance.
+      if (retryLater === 'draining') sink.retireConnection()
       response.end()
       return
     }
 
-    // From here on frames go straight to the socket, framed as chunks once per event by the broker.
-    // The connection is the stream's (the intake owns it), so the response is let go: the stream
-    // keeps only its socket and what the broker needs.
-    response.detachSocket(socket)
-    const connection = new SseConnection(socket, chunked, filters)
+    // From here on the broker writes frames to the sink: straight to the socket on HTTP/1.x (as
+    // chunks on HTTP/1.1), on the stream on HTTP/2. Where the intake owns the connection (plain
+    // HTTP/1.1), the response is let go: the stream keeps only its socket and what the broker needs.
+    // Over TLS, Node's HTTP server keeps it, and a request pipelined behind the stream waits behind it.
+    if (intake !== undefined) response.detachSocket(socket)
+    const connection = new SseConnection(sink, filters)
     connection.acceptedUntil = acceptedUntil
     const lastEventId = lastEventIdOf(request.headers['last-event-id'], query)
-    metrics.connectionOpened(lastEventId !== undefined)
-    request.log.info({ filters, lastEventId }, 'stream opened')
+    metrics.connectionOpened(lastEventId !== undefined, sink.protocol)
+    request.log.info({ filters, lastEventId, protocol: sink.protocol }, 'stream opened')
     const reqId = request.id
-    socket.on('close', () => {
+    sink.onClose(() => {
       app.connectionLimits.release(address)
       app.broker.remove(connection)
       app.log.info({
@@ -223,14 +244,7 @@ export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions)
     scope.get(SUBSCRIBE_PATH, {
       schema: SCHEMA,
       config: { rateLimit: false },
-      onRequest: [
-        // First, as the request arrives: the connection is the stream's from here on.
-        (request, reply, next) => {
-          app.streamIntake.own(request.raw, reply.raw)
-          next()
-        },
-        limitRate
-      ]
+      onRequest
     }, subscribe)
     done()
   }

@@ -12,7 +12,7 @@ interface Teardown {
 
 export interface RunningApp {
   app: FastifyInstance
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https://` with TLS_CERT and TLS_KEY) */
   url: string
   /** Every log line written so far, parsed. */
   logs: Array<Record<string, unknown>>
@@ -32,7 +32,7 @@ export async function startApp (t: Teardown, env: Record<string, string> = {}): 
   t.teardown(() => app.close())
   await app.listen({ host: config.host, port: config.port })
   const { port } = app.server.address() as AddressInfo
-  return { app, url: `http://127.0.0.1:${port}`, logs }
+  return { app, url: `${config.listener.kind === 'tls' ? 'https' : 'http'}://127.0.0.1:${port}`, logs }
 }
 
 /** A fresh, valid Stellar account id. */

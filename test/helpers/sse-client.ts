@@ -1,11 +1,13 @@
 import http, { type IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 
 /**
- * A raw HTTP/1.1 event-stream reader for tests: it keeps the exact bytes received and what a
- * WHATWG-conformant parser makes of them, and waits for conditions with a deadline.
+ * A raw event-stream reader for tests: it keeps the exact bytes received and what a WHATWG-conformant
+ * parser makes of them, and waits for conditions with a deadline. Its response is an HTTP/1.1 one, or
+ * an HTTP/2 stream (test/helpers/h2.ts).
  */
-export class StreamClient {
+export class StreamClient<Response extends Readable = http.IncomingMessage> {
   raw = ''
   readonly events: EventSourceMessage[] = []
   readonly comments: string[] = []
@@ -13,7 +15,7 @@ export class StreamClient {
   ended = false
   #waiters = new Set<() => void>()
 
-  constructor (readonly status: number, readonly headers: IncomingHttpHeaders, readonly response: http.IncomingMessage) {
+  constructor (readonly status: number, readonly headers: IncomingHttpHeaders, readonly response: Response) {
     const parser = createParser({
       onEvent: event => this.events.push(event),
       onComment: comment => this.comments.push(comment),

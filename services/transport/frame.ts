@@ -1,0 +1,50 @@
+/**
+ * A frame on its way to the sinks: the event stream's bytes, and what a wire makes of them (an
+ * HTTP/1.1 chunk), made at the first write that needs it and shared by every other. The broker makes
+ * one per event per flush, and one per heartbeat: never one per connection.
+ */
+export class Frame {
+  #encoding: ((bytes: Buffer) => Buffer) | undefined
+  #encoded: Buffer | undefined
+
+  /** `batch`: the flush it is written in, when that flush writes several events (see WriteBatch). */
+  constructor (readonly bytes: Buffer, readonly batch?: WriteBatch) {}
+
+  /**
+   * The bytes as `encoding` makes them, made once. One slot is enough: the HTTP/1.1 chunk is the only
+   * encoding there is (HTTP/1.0 and HTTP/2 write the bytes as they are).
+   */
+  encoded (encoding: (bytes: Buffer) => Buffer): Buffer {
+    if (this.#encoding !== encoding) {
+      this.#encoded = encoding(this.bytes)
+      this.#encoding = encoding
+    }
+    return this.#encoded!
+  }
+}
+
+/** A sink that gathers the writes of a batch until the batch lets it go. */
+export interface Gathering {
+  release (): void
+}
+
+/**
+ * The writes of one flush of several events. A sink that gathers its writes (HTTP/1.1 corks its
+ * socket, so that all a connection gets from one flush leaves in one system call) joins the batch at
+ * its first write in it and is released when the flush is over.
+ */
+export class WriteBatch {
+  static #last = 0
+  /** Tells one batch from the next, for a sink that remembers where it joined last. */
+  readonly id = ++WriteBatch.#last
+  readonly #joined: Gathering[] = []
+
+  join (sink: Gathering): void {
+    this.#joined.push(sink)
+  }
+
+  end (): void {
+    for (const sink of this.#joined) sink.release()
+    this.#joined.length = 0
+  }
+}
