@@ -214,7 +214,7 @@ t.test('HTTP/1.1 on the TLS port for a client that does not offer h2; probes ove
   const client = await http1(url, '/events/subscribe?streams=1', { connection: 'keep-alive' })
   t.teardown(() => client.close())
   t.equal(client.status, 200)
-  t.equal(client.headers.connection, 'keep-alive')
+  t.equal(client.headers.connection, 'close')
   t.equal(client.headers['transfer-encoding'], 'chunked')
   await client.until('the retry hint', () => client.retry !== undefined)
   const session = await connectH2(t, url, trusted)

@@ -1,3 +1,4 @@
+import http from 'node:http'
 import net from 'node:net'
 import t from 'tap'
 import { openStream, subscribe } from './helpers/sse-client.js'
@@ -11,7 +12,7 @@ t.test('opens an event stream with the right headers and a retry hint first', as
   t.equal(client.headers['content-type'], 'text/event-stream; charset=utf-8')
   t.equal(client.headers['cache-control'], 'no-cache, no-transform')
   t.equal(client.headers['x-accel-buffering'], 'no')
-  t.equal(client.headers.connection, 'keep-alive')
+  t.equal(client.headers.connection, 'close', 'the connection ends with the stream, and says so')
   t.equal(client.headers['content-length'], undefined, 'no length: the stream has no end')
   t.equal(client.raw, 'retry: 2500\n\n', 'the retry hint is written at once')
 })
@@ -61,6 +62,26 @@ t.test('one shared timer sends heartbeats to every open stream', async t => {
   const clients = await Promise.all(['streams=1', 'all=true', 'streams=2'].map(q => subscribe(t, url, q)))
   for (const client of clients) await client.until('two heartbeats', () => client.comments.length >= 2)
   for (const client of clients) t.match(client.raw, /^retry: \d+\n\n: ping\n\n: ping\n\n/)
+})
+
+t.test('a keep-alive client never reuses a stream\'s connection: its next request goes out on a new one', async t => {
+  const { url } = await startApp(t, { MAX_STREAM_AGE_MS: '1000' })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const get = (path: string) => new Promise<{ response: http.IncomingMessage, body: string, reused: boolean }>((resolve, reject) => {
+    const request = http.get(`${url}${path}`, { agent }, response => {
+      let body = ''
+      response.setEncoding('utf8').on('data', chunk => { body += chunk })
+      response.on('end', () => resolve({ response, body, reused: request.reusedSocket }))
+    }).on('error', reject)
+  })
+  const stream = await get('/events/subscribe?streams=1')
+  t.equal(stream.response.headers.connection, 'close')
+  t.ok(stream.response.complete, 'its age ended the stream cleanly')
+  t.match(stream.body, /retry: \d+\n\n$/)
+  const next = await get('/healthz')
+  t.equal(next.response.statusCode, 200, 'the next request on the same agent succeeds at its first try')
+  t.notOk(next.reused, 'on a new connection, not the one the server closed')
 })
 
 t.test('HTTP/1.0 clients get no keep-alive header', async t => {

@@ -29,10 +29,12 @@ const HEADERS = {
   // nginx buffers responses unless told not to; a buffered event stream looks dead.
   'x-accel-buffering': 'no'
 }
-/** An HTTP/1.1 stream says keep-alive; an HTTP/1.0 one ends with its connection, so it does not. */
-const HEADERS_1_1 = { ...HEADERS, connection: 'keep-alive' }
-/** A retry hint ends at once, and its connection with it (Node closes a response that says close). */
-const RETRY_LATER_1_1 = { ...HEADERS, connection: 'close' }
+/**
+ * An HTTP/1.1 stream's connection closes when the stream ends, and says so up front: a client that
+ * pooled it as keep-alive would send its next request on a socket the server is closing. (A retry
+ * hint ends at once, and Node closes a response that says close.)
+ */
+const HEADERS_1_1 = { ...HEADERS, connection: 'close' }
 
 /**
  * A query parameter as the query parser reads it: once, or repeated. The values are checked by
@@ -202,7 +204,7 @@ export function subscribeRoute (app: FastifyInstance, options: SubscribeOptions)
     reply.hijack()
     if (h2Stream === undefined) response.useChunkedEncodingByDefault = chunked
     // Headers set by hooks (rate limit, CORS) go out too: hijacking skips Fastify's own sending of them.
-    const head = !chunked ? HEADERS : retryLater === undefined ? HEADERS_1_1 : RETRY_LATER_1_1
+    const head = chunked ? HEADERS_1_1 : HEADERS
     response.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, ...head })
     // Sent at once so that the client and every proxy on the way see the stream open.
     response.write(retry)
