@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { routeOf, type Envelope, type EventType } from './event-schema.js'
 import { CLOSING, RESYNC, type ControlEventData } from './protocol.js'
-import { compareEventIds, EventIdGenerator, formatEventId, parseEventId, type EventId } from './event-id.js'
+import { compareEventIds, EventIdGenerator, formatEventId, type EventId } from './event-id.js'
 import { EventLog, type EventLogLimits, type LoggedEvent } from './event-log.js'
 import { encodeEvent } from './sse-frame.js'
 import { RateWindow } from './rate-window.js'
@@ -10,25 +9,22 @@ import type { SseConnection } from './sse-connection.js'
 import { Frame, WriteBatch } from './transport/frame.js'
 import { DeliveryMetrics, type CloseReason, type ResyncReason } from './delivery-metrics.js'
 import { DeadlineBuckets } from './deadline-buckets.js'
+import { replay, type ReplayLimits, type ReplaySource } from './replay.js'
 import { StreamParticipants } from './stream-participants.js'
-import { SubscriptionIndex, type Filters, type SubscriptionCounts } from './subscription-index.js'
+import { SubscriptionIndex, type SubscriptionCounts } from './subscription-index.js'
 
-export interface EventBrokerOptions {
+/**
+ * With the replay's limits: `maxBufferedBytes` also closes a live connection holding more unsent bytes
+ * than that rather than writing to it; `upstreamWaitMs` (with Redis) lets a resume from an id this
+ * broker has not received yet wait for it, since the client comes from an instance whose reader was a
+ * little ahead (unset, one instance: such an id is unknown at once).
+ */
+export interface EventBrokerOptions extends ReplayLimits {
   /** How many streams' participants to remember for routing by user. */
   maxTrackedStreams: number
   history: EventLogLimits
-  /** A resume that would replay more events than this gets `events.resync` instead. */
-  maxReplay: number
-  /** A connection holding more unsent bytes than this is closed rather than written to. */
-  maxBufferedBytes: number
   /** Longest wait for more events before a flush on a busy server (see #scheduleFlush); default 20. */
   maxLingerMs?: number
-  /**
-   * With an upstream log (Redis), how long a resume from an id this broker has not received yet waits
-   * for it: the client comes from an instance whose reader was a little ahead. Unset (one instance):
-   * such an id is unknown at once.
-   */
-  upstreamWaitMs?: number
   /**
    * A stream is ended (see `endAged`) after about this long, ±20% so that streams opened together do
    * not end together: long-lived streams never move to a new instance by themselves. Unset: never.
@@ -55,8 +51,6 @@ export interface BrokerStats {
   trackedStreams: number
 }
 
-/** How far ahead of our clock an id may be and still come from a real instance. */
-const MAX_CLOCK_SKEW_MS = 10_000
 /** Longest client-sent id echoed back in `events.resync`. */
 const MAX_ECHOED_ID = 64
 /** The last frame of a stream whose token has expired: the client fetches a new token. */
@@ -95,11 +89,21 @@ export class EventBroker {
   readonly #expiring = new DeadlineBuckets<SseConnection>()
   /** Streams by the second they reach their age (with `maxStreamAgeMs`). */
   readonly #aging = new DeadlineBuckets<SseConnection>()
+  /** What a resume reads of this broker. */
+  readonly #replaySource: ReplaySource
 
   constructor (options: EventBrokerOptions) {
     this.#options = options
     this.#participants = new StreamParticipants(options.maxTrackedStreams)
     this.#log = new EventLog(options.history)
+    const outbox = (): readonly LoggedEvent[] => this.#outbox
+    this.#replaySource = {
+      log: this.#log,
+      get unflushed () { return outbox().length },
+      received: id => this.#received(id),
+      isOpen: connection => this.#isOpen(connection),
+      replayed: () => this.metrics.eventReplayed()
+    }
   }
 
   /** True once shutdown has begun: readiness fails and new streams are sent elsewhere. */
@@ -298,70 +302,20 @@ export class EventBroker {
   }
 
   async #replay (connection: SseConnection, lastEventId: string): Promise<void> {
-    const after = parseEventId(lastEventId)
-    if (after === undefined) return this.#resync(connection, 'malformed_id', lastEventId)
-    const wait = this.#options.upstreamWaitMs
-    // An id from further in the future than clocks disagree is not ours: waiting would not help.
-    if (wait !== undefined && !this.#received(after) && after.ms <= Date.now() + MAX_CLOCK_SKEW_MS) {
-      await this.#receivedOrTimeout(after, connection, wait)
-      if (!this.#isOpen(connection)) return
-      if (!this.#received(after)) {
-        // Our reader is behind the client's: a resync would carry our older id. It comes back after
-        // the retry hint, here or elsewhere.
-        this.remove(connection, 'reader_behind')
-        connection.sink.end()
-        return
-      }
+    const outcome = await replay(this.#replaySource, connection, lastEventId, this.#options)
+    if (outcome === 'caught_up' || outcome === 'closed') return
+    if (outcome === 'reader_behind') {
+      // It comes back after the retry hint, here or elsewhere, once a reader has the client's id.
+      this.remove(connection, 'reader_behind')
+      connection.sink.end()
+      return
     }
-    const start = this.#log.resumeAfter(after)
-    if (!start.ok) return this.#resync(connection, start.reason, lastEventId)
-    const match = matcher(connection.filters)
-    if (this.#countMatches(start.index, match) > this.#options.maxReplay) {
-      return this.#resync(connection, 'replay_limit', lastEventId)
-    }
-
-    // Written in rounds that stop when the client's buffer is full. Between rounds new events enter
-    // the log, and the next round finds its place again by the id of the last event looked at. A round
-    // reads only as far as the events already flushed; when it finds nothing more, the connection goes
-    // live in the same turn, and the next flush brings the rest: nothing falls in between.
-    let cursor = after
-    for (;;) {
-      const position = this.#log.resumeAfter(cursor)
-      if (!position.ok) return this.#resync(connection, position.reason, lastEventId)
-      const end = this.#log.size - this.#outbox.length
-      let index = position.index
-      for (; index < end; index++) {
-        const event = this.#log.at(index)!
-        cursor = event.id
-        if (!match(event)) continue
-        connection.sink.write(new Frame(event.frame))
-        connection.eventsSent++
-        this.metrics.eventReplayed()
-        if (connection.sink.buffered > this.#options.maxBufferedBytes) break
-      }
-      if (index >= end) return
-      await connection.sink.drained()
-      if (!this.#isOpen(connection)) return
-    }
+    this.#resync(connection, outcome, lastEventId)
   }
 
   /** Whether the events up to `id` have been flushed here (or were never to be). */
   #received (id: EventId): boolean {
     return this.#newestFlushed !== undefined && compareEventIds(this.#newestFlushed, id) >= 0
-  }
-
-  /** Waits, a few ms at a time, until `#received(id)`, the connection closes, or `timeoutMs` passes. */
-  async #receivedOrTimeout (id: EventId, connection: SseConnection, timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs
-    while (!this.#received(id) && this.#isOpen(connection) && performance.now() < deadline) await sleep(10)
-  }
-
-  #countMatches (from: number, match: (event: LoggedEvent) => boolean): number {
-    let count = 0
-    for (let index = from, event = this.#log.at(index); event !== undefined; event = this.#log.at(++index)) {
-      if (match(event)) count++
-    }
-    return count
   }
 
   /** Tells the client to refetch its state; its next resume starts from the newest event. */
@@ -437,11 +391,3 @@ const logged = (event: IdentifiedEvent): LoggedEvent => ({
 })
 
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0)
-
-/** Whether a logged event is for a connection with these filters (the index's rule, for replay). */
-function matcher (filters: Filters): (event: LoggedEvent) => boolean {
-  if (filters.all) return () => true
-  const streams = new Set(filters.streams)
-  const users = new Set(filters.users)
-  return event => (event.streamId !== undefined && streams.has(event.streamId)) || event.users.some(user => users.has(user))
-}
