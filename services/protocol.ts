@@ -64,6 +64,26 @@ export const EVENT_TYPES = [
   'stream.paused', 'stream.resumed', 'stream.fee_collected', 'stream.fee_config_updated', 'stream.admin_transferred'
 ] as const satisfies readonly EventType[]
 
+const SENDER = 'GAAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQDZ7H'
+const RECIPIENT = 'GABAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEJXA'
+const ADMIN = 'GABQGAYDAMBQGAYDAMBQGAYDAMBQGAYDAMBQGAYDAMBQGAYDAMBQHGPC'
+const TOKEN = 'CACAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAINCW'
+const TREASURY = 'GACQKBIFAUCQKBIFAUCQKBIFAUCQKBIFAUCQKBIFAUCQKBIFAUCQKG7N'
+
+/** A valid `data` of each type, as FlowFi's backend sends it: what the console offers to publish. */
+export const EXAMPLE_DATA: { readonly [K in EventType]: EventData[K] } = {
+  'stream.created': { streamId: '42', sender: SENDER, recipient: RECIPIENT, tokenAddress: TOKEN, ratePerSecond: '100', depositedAmount: '8640000', startTime: 1796200000 },
+  'stream.topped_up': { streamId: '42', amount: '1000000', newDepositedAmount: '9640000' },
+  'stream.withdrawn': { streamId: '42', recipient: RECIPIENT, amount: '250000' },
+  'stream.cancelled': { streamId: '42', refundedAmount: '5000000', amountWithdrawn: '250000' },
+  'stream.completed': { streamId: '42', recipient: RECIPIENT, totalWithdrawn: '9640000' },
+  'stream.paused': { streamId: '42', sender: SENDER, pausedAt: 1796203600 },
+  'stream.resumed': { streamId: '42', sender: SENDER, newEndTime: 1796300000 },
+  'stream.fee_collected': { streamId: '42', treasury: TREASURY, feeAmount: '2500', token: TOKEN },
+  'stream.fee_config_updated': { admin: ADMIN, oldTreasury: TREASURY, newTreasury: TREASURY, oldFeeRateBps: 25, newFeeRateBps: 30 },
+  'stream.admin_transferred': { previousAdmin: ADMIN, newAdmin: SENDER }
+}
+
 /** The types that belong to no stream: they reach `all=true` and the accounts they are addressed to. */
 export const STREAMLESS_EVENT_TYPES = ['stream.fee_config_updated', 'stream.admin_transferred'] as const satisfies readonly EventType[]
 export type StreamlessEventType = typeof STREAMLESS_EVENT_TYPES[number]

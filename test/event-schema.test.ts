@@ -1,7 +1,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { MAX_DATA_DEPTH, MAX_PROBLEMS, routeOf, streamIdOf, validateEnvelope, type Envelope } from '../services/event-schema.js'
-import { EVENT_TYPES } from '../services/protocol.js'
+import { EVENT_TYPES, EXAMPLE_DATA } from '../services/protocol.js'
 import { encodeStellarContract } from '../services/stellar-key.js'
 import { randomAccountId } from './helpers/app.js'
 
@@ -24,6 +24,14 @@ t.test('accepts the seed\'s event shapes, passing extra fields through', async t
     const result = validateEnvelope(envelope)
     t.ok(result.ok, envelope.event)
     if (result.ok) t.same(result.envelope, envelope)
+  }
+})
+
+t.test('the protocol module\'s example of each type is valid, and every type has one', async t => {
+  t.same(Object.keys(EXAMPLE_DATA).sort(), [...EVENT_TYPES].sort())
+  for (const type of EVENT_TYPES) {
+    const result = validateEnvelope({ event: type, data: EXAMPLE_DATA[type] })
+    t.ok(result.ok, `${type}: ${result.ok ? 'valid' : JSON.stringify(result.problems)}`)
   }
 })
 

@@ -20,7 +20,7 @@ t.test('stats count connections by filter kind, events published and delivered',
 
   const response = await fetch(`${url}/events/stats`)
   t.equal(response.status, 200)
-  const stats = await response.json()
+  const stats: any = await response.json()
   t.match(stats, {
     instanceId: 'stats-test',
     version: '0.1.0',
@@ -42,7 +42,8 @@ t.test('stats count connections by filter kind, events published and delivered',
       deliveredPerSecond: 6 / 60,
       publishedByType: { 'stream.cancelled': 3, 'stream.created': 0 },
       rejected: { invalid_event: 0, invalid_batch: 0, unauthorized: 0 },
-      replayed: 0
+      replayed: 0,
+      deliveryLatency: { count: 6, sumSeconds: Number }
     },
     resyncs: { malformed_id: 0, unknown_id: 0, expired: 0, replay_limit: 0, gap: 0 },
     slowConsumerDisconnects: 0,
@@ -51,6 +52,8 @@ t.test('stats count connections by filter kind, events published and delivered',
     trackedStreams: 0,
     fanout: { mode: 'memory' }
   })
+
+  t.ok(stats.events.deliveryLatency.sumSeconds > 0, 'the latencies of the six deliveries add up to some time')
 
   all.close()
   await new Promise(resolve => setTimeout(resolve, 50))

@@ -43,7 +43,11 @@ export const StatsBody = Type.Object({
     deliveredPerSecond: PerSecond,
     publishedByType: countsOf(EVENT_TYPES),
     rejected: countsOf(REJECT_REASONS),
-    replayed: Count
+    replayed: Count,
+    deliveryLatency: Type.Object({
+      count: Type.Number({ minimum: 0, description: 'deliveries measured' }),
+      sumSeconds: Type.Number({ minimum: 0, description: 'their latencies added up: the mean over an interval is the change of this over the change of count' })
+    }, { description: 'from publish to the write on the connection, as sse_delivery_latency_seconds' })
   }),
   resyncs: countsOf(RESYNC_REASONS),
   slowConsumerDisconnects: Count,
@@ -124,7 +128,8 @@ export function statsRoute (app: FastifyInstance, options: StatsOptions): Fastif
         deliveredPerSecond: delivered.perSecond,
         publishedByType: metrics.published,
         rejected: metrics.rejected,
-        replayed: metrics.replayed
+        replayed: metrics.replayed,
+        deliveryLatency: { count: metrics.deliveryLatency.count, sumSeconds: metrics.deliveryLatency.sum }
       },
       resyncs: metrics.resyncs,
       slowConsumerDisconnects: metrics.slowConsumerDisconnects,
