@@ -151,5 +151,27 @@ if (browserInstalled(t)) {
         'the streams closed in the browser closed at the service')
       t.equal(nginx.errorLog(), '', 'nothing in nginx\'s error log')
     })
+
+    t.test('resume: a stream that ends reconnects with Last-Event-ID and gets what it missed, once', async t => {
+      // Streams end (cleanly, with a retry hint) after about a second; the browser waits 2.5 to 7.5 s
+      // (RETRY_MS × 0.5 to 1.5) before it reconnects: the events published in between are missed.
+      const service = await startApp(t, { PUBLISH_TOKEN: TOKEN, TRUST_PROXY: '1', MAX_STREAM_AGE_MS: '1000', RETRY_MS: '5000' })
+      const nginx = await nginxOf(service)
+      const { page, errors } = await openPage(t, browser, `${nginx.url}/healthz`)
+      await openSources(page, ['streams=resume'])
+      await untilSources(page, 'every(source => source.opened === 1)')
+      const [first] = await publishFromPage(page, [cancelled('resume')])
+      await untilSources(page, 'every(source => source.events.length === 1)')
+      await untilSources(page, 'every(source => source.errors === 1 && source.opened === 1)')
+      const missed = await publishFromPage(page, [cancelled('resume'), cancelled('resume')])
+      await untilSources(page, 'every(source => source.events.length >= 3)')
+      const [source] = await records(page)
+      t.same(source!.events.map(event => event.id), [first, ...missed], 'every event once, in order')
+      t.same(source!.events.map(event => event.errorsBefore), [0, 1, 1], 'the missed ones after the reconnection')
+      const stats = await (await fetch(`${service.url}/events/stats`)).json() as any
+      t.equal(stats.events.replayed, 2, 'the service replayed the two missed events: the Last-Event-ID header came through nginx')
+      t.ok(stats.connections.reconnections >= 1, 'counted as a reconnection')
+      t.same(errors, [], 'no error in the page')
+    })
   })
 }
