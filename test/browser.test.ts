@@ -119,6 +119,26 @@ if (browserInstalled(t)) {
     t.pass('it opens once one of the six closes')
   })
 
+  t.test('CORS: a page on a listed origin reads Retry-After of a 429 from the service', async t => {
+    const site = await startApp(t)
+    const service = await startApp(t, { CORS_ORIGINS: site.url, RATE_LIMIT_PER_MINUTE: '1' })
+    // Another host, so another origin: the page's is 127.0.0.1.
+    const stats = `http://localhost:${new URL(service.url).port}/events/stats`
+    const browser = await launchBrowser(t)
+    const { page } = await openPage(t, browser, `${site.url}/healthz`)
+    const answers = await page.evaluate(async url => {
+      const answers = []
+      for (let i = 0; i < 2; i++) {
+        const response = await fetch(url)
+        answers.push([response.status, response.headers.get('retry-after')])
+      }
+      return answers
+    }, stats)
+    t.equal(answers[0]![0], 200)
+    t.equal(answers[1]![0], 429, 'the second is over RATE_LIMIT_PER_MINUTE')
+    t.ok(Number(answers[1]![1]) > 0, `the page reads Retry-After (${answers[1]![1]}): it is exposed`)
+  })
+
   t.test('directly against the service\'s TLS port: ten EventSources over one h2 connection', async t => {
     const { url } = await startApp(t, { ...certificate.env, PUBLISH_TOKEN: TOKEN })
     const browser = await launchBrowser(t)
