@@ -105,7 +105,9 @@ t.test('the README\'s recommended nginx location is the one the browser test run
   t.ok(unindented(readme).includes(unindented(streamLocation('flowfi_events'))), 'README "Browsers and HTTP/2" shows test/helpers/nginx.ts streamLocation()')
 })
 
-if (browserInstalled(t)) {
+// A subtest of its own, so that it can be skipped after the check above has run.
+t.test('in headless Chromium', async t => {
+  if (!browserInstalled(t)) return
   const certificate = makeCertificate(t)
 
   t.test('control: over HTTP/1.1 the seventh EventSource to one host waits for a connection', async t => {
@@ -196,4 +198,4 @@ if (browserInstalled(t)) {
       t.same(errors, [], 'no error in the page')
     })
   })
-}
+})

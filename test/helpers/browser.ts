@@ -1,10 +1,5 @@
 import { chromium, type Browser, type LaunchOptions, type Page } from 'playwright-core'
-import { installed } from './requirements.js'
-
-interface Tap {
-  teardown (fn: () => unknown): void
-  plan (count: number, reason: string): void
-}
+import { installed, type Tap } from './requirements.js'
 
 /** Debian's Chromium (`.ci/run` installs the package): playwright-core drives it, and downloads no browser of its own. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'

@@ -6,13 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { waitUntil } from './app.js'
 import { freePort } from './redis.js'
-import { installed } from './requirements.js'
+import { installed, type Tap } from './requirements.js'
 import type { Certificate } from './tls.js'
-
-interface Tap {
-  teardown (fn: () => unknown): void
-  plan (count: number, reason: string): void
-}
 
 export const NGINX = process.env.NGINX_PATH ?? '/usr/sbin/nginx'
 

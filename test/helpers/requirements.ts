@@ -4,6 +4,11 @@ interface Plan {
   plan (count: number, reason: string): void
 }
 
+/** What the helpers of programs a test needs take of a tap test: a teardown, and a plan to skip by. */
+export interface Tap extends Plan {
+  teardown (fn: () => unknown): void
+}
+
 export interface Requirement {
   /** What is needed, for the messages: "Chromium". */
   what: string
