@@ -92,7 +92,8 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
   // Before the routes: it reads their schemas as they are added.
   app.register(openapi)
   // Browsers on other origins: none unless CORS_ORIGINS names them (credentials allowed for cookie auth).
-  if (config.corsOrigins.length > 0) app.register(cors, { origin: config.corsOrigins, credentials: true })
+  // Retry-After is no CORS-safelisted header: exposed, a page can read when to retry a 429 or a 503.
+  if (config.corsOrigins.length > 0) app.register(cors, { origin: config.corsOrigins, credentials: true, exposedHeaders: ['Retry-After'] })
   app.register(auth, config.auth)
   app.register(sseBroker, {
     heartbeatMs: config.heartbeatMs,

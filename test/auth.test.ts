@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
-import { publish, randomAccountId, startApp } from './helpers/app.js'
+import { publish, randomAccountId, startApp, waitUntil } from './helpers/app.js'
 import { nowS, signJwt } from './helpers/jwt.js'
 import { openStream, subscribe } from './helpers/sse-client.js'
 
@@ -163,6 +163,39 @@ t.test('CORS: listed origins, with credentials, on the event stream too', async 
   const { url: plain } = await startApp(t)
   const none = await fetch(`${plain}/events/stats`, { headers: { origin: 'https://app.flowfi.xyz' } })
   t.equal(none.headers.get('access-control-allow-origin'), null, 'no CORS_ORIGINS: same origin only')
+})
+
+t.test('CORS: a listed origin may read Retry-After on a 429 or 503 (access-control-expose-headers)', async t => {
+  const origin = { origin: 'https://app.flowfi.xyz' }
+  const exposes = (headers: Headers | Record<string, unknown>, what: string): void => {
+    const exposed = headers instanceof Headers ? headers.get('access-control-expose-headers') : headers['access-control-expose-headers']
+    t.ok(String(exposed).split(',').map(name => name.trim().toLowerCase()).includes('retry-after'), `${what}: Retry-After is exposed (${exposed})`)
+  }
+  const limited = await startApp(t, { CORS_ORIGINS: origin.origin, SUBSCRIBE_RATE_PER_MINUTE: '2', RATE_LIMIT_PER_MINUTE: '1', MAX_CONNECTIONS_PER_IP: '1' })
+  const stream = await openStream(`${limited.url}/events/subscribe?all=true`, origin)
+  t.teardown(() => stream.close())
+  exposes(stream.headers, 'the event stream')
+  for (const [path, status, error] of [['/events/subscribe?all=true', 429, 'too_many_per_ip'], ['/events/stats', 200, undefined], ['/events/stats', 429, 'too_many_requests']] as const) {
+    const response = await fetch(`${limited.url}${path}`, { headers: origin })
+    t.equal(response.status, status, path)
+    if (error !== undefined) t.match(await response.json(), { error }, path)
+    t.equal(response.headers.get('access-control-allow-origin'), origin.origin, `${path} ${status}: the grant`)
+    if (status !== 200) t.ok(Number(response.headers.get('retry-after')) > 0, `${path} ${status}: Retry-After`)
+    exposes(response.headers, `${path} ${status}`)
+  }
+  stream.close()
+  await waitUntil('the first stream is gone', () => limited.app.broker.size === 0)
+  const rate = await fetch(`${limited.url}/events/subscribe?all=true`, { headers: origin })
+  t.match({ status: rate.status, body: await rate.json() }, { status: 429, body: { error: 'too_many_requests' } }, 'the subscribe rate')
+  exposes(rate.headers, 'subscribe 429 too_many_requests')
+
+  const full = await startApp(t, { CORS_ORIGINS: origin.origin, MAX_CONNECTIONS: '1' })
+  const only = await openStream(`${full.url}/events/subscribe?all=true`, origin)
+  t.teardown(() => only.close())
+  const over = await fetch(`${full.url}/events/subscribe?all=true`, { headers: origin })
+  t.match({ status: over.status, body: await over.json() }, { status: 503, body: { error: 'over_capacity' } }, 'over capacity')
+  t.equal(over.headers.get('retry-after'), '10', 'subscribe 503: Retry-After')
+  exposes(over.headers, 'subscribe 503 over_capacity')
 })
 
 t.test('rate limits: new streams per address, and the other routes, counted apart', async t => {

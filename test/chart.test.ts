@@ -14,6 +14,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1'
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
 import { loadConfig } from '../services/config.js'
 import { startApp } from './helpers/app.js'
+import { STREAM_PROXY } from './helpers/nginx.js'
 import { metricNames, sampleNames } from './helpers/promql.js'
 import { redisAnswers, redisEnv } from './helpers/redis.js'
 
@@ -225,13 +226,15 @@ t.test('the chart, rendered', { skip: NO_HELM }, async t => {
 
   t.test('the ingress: SSE-safe for ingress-nginx, and TRUST_PROXY for its hop', async t => {
     const ingress = one(all, 'Ingress')
+    // The settings of the nginx the browser test runs as the ingress (test/helpers/nginx.ts).
     t.match(ingress.metadata.annotations, {
-      'nginx.ingress.kubernetes.io/proxy-buffering': 'off',
-      'nginx.ingress.kubernetes.io/proxy-read-timeout': '3600',
-      'nginx.ingress.kubernetes.io/proxy-send-timeout': '3600',
-      'nginx.ingress.kubernetes.io/proxy-http-version': '1.1',
+      'nginx.ingress.kubernetes.io/proxy-buffering': STREAM_PROXY.buffering,
+      'nginx.ingress.kubernetes.io/proxy-read-timeout': String(STREAM_PROXY.timeoutSeconds),
+      'nginx.ingress.kubernetes.io/proxy-send-timeout': String(STREAM_PROXY.timeoutSeconds),
+      'nginx.ingress.kubernetes.io/proxy-http-version': STREAM_PROXY.httpVersion,
+      'nginx.ingress.kubernetes.io/backend-protocol': 'HTTP',
       'cert-manager.io/cluster-issuer': 'letsencrypt'
-    })
+    }, 'the browser test\'s nginx settings')
     t.same(ingress.spec.tls, [{ hosts: ['events.flowfi.example'], secretName: 'events-tls' }], 'TLS (and so HTTP/2) at the ingress')
     t.match(ingress.spec.rules[0].http.paths[0].backend, { service: { name: RELEASE, port: { name: 'http' } } })
     t.equal(podEnvironment(all).TRUST_PROXY, '1', 'one hop: the ingress controller')
