@@ -6,7 +6,7 @@ import { REDIS_URL, redisEnv } from '../helpers/redis.js'
 import { Instance } from './lib/instance.js'
 import { logIds } from './lib/log.js'
 import { SteadyPublisher } from './lib/publisher.js'
-import { Balancer, compareWithLog, IdTable, ResumingClient, startClients } from './lib/resuming-client.js'
+import { audit, Balancer, IdTable, ResumingClient, startClients } from './lib/resuming-client.js'
 import { check, figure, peakInWindow, percentile, runScenario, size, sleep } from './lib/scenario.js'
 
 const CLIENTS = size('STORM_CLIENTS', 500)
@@ -32,8 +32,8 @@ await runScenario('reconnect storm', 300_000, async cleanup => {
   await sleep(AFTER_KILL_MS)
   await publisher.stop()
 
-  const expected = (await logIds(cleanup, REDIS_URL, env.REDIS_PREFIX!)).map(id => ids.of(id))
-  const last = expected.at(-1)
+  const expected = await logIds(cleanup, REDIS_URL, env.REDIS_PREFIX!)
+  const last = ids.of(expected.at(-1)!)
   await waitUntil('every client has the last event', () =>
     clients.every(client => client.failure !== undefined || client.received.at(-1) === last), 30_000).catch(() => {})
   b.assertAlive()
@@ -50,10 +50,10 @@ await runScenario('reconnect storm', 300_000, async cleanup => {
   figure('peak connect rate b absorbed', `${peakInWindow(openedOnB, 1000)} streams in 1 s, ${peakInWindow(openedOnB, 100)} in 100 ms`)
   figure('resyncs', resyncs)
 
-  const wrong = clients.map(client => client.failure ?? compareWithLog(client, expected)).filter(problem => problem !== undefined)
+  const wrong = clients.map(client => client.failure ?? audit(client, expected).problem).filter(problem => problem !== undefined)
   check(wrong.length === 0, `${wrong.length} of ${CLIENTS} clients did not get every event once in order: ${wrong.slice(0, 5).join('; ')}`)
   const inLog = new Set(expected)
-  const lost = publisher.accepted.filter(id => !inLog.has(ids.of(id)))
+  const lost = publisher.accepted.filter(id => !inLog.has(id))
   check(lost.length === 0, `${lost.length} accepted events are not in the log: ${lost.slice(0, 5).join(', ')}`)
   check(reconnectMs.length >= moved.length, `${moved.length - reconnectMs.length} of a's clients never reconnected`)
   check(resyncs === 0, `${resyncs} resyncs, where every event was still in the history`)

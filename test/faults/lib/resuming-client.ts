@@ -170,28 +170,55 @@ export async function startClients (count: number, concurrency: number,
   return clients
 }
 
+/** `<ms>-<seq>` ids in their order: negative when `a` comes first. */
+export function compareIds (a: string, b: string): number {
+  const [msA, seqA] = a.split('-').map(Number) as [number, number]
+  const [msB, seqB] = b.split('-').map(Number) as [number, number]
+  return msA - msB || seqA - seqB
+}
+
+export interface Audit {
+  /** Expected events the client never received, and those of them an `events.resync` owned up to. */
+  missing: string[]
+  resynced: number
+  duplicated: number
+  reordered: number
+  /** Events received that were not expected (an event whose publisher never heard it was taken). */
+  unexpected: number
+  /** What went wrong, or undefined when every expected event arrived once, in order, or was resynced. */
+  problem: string | undefined
+}
+
 /**
- * What one client got wrong against `expected` (the log's events, in order, as IdTable indices):
- * undefined when it received each of them exactly once, in that order, and nothing else.
+ * Checks one client against `expected`, the ids every client should have received in order. A
+ * missing event is forgiven where the client was told so in band: an `events.resync` came just
+ * where the missing one belonged, between the events received before and after it.
  */
-export function compareWithLog (client: ResumingClient, expected: number[]): string | undefined {
-  const position = new Map(expected.map((id, at) => [id, at]))
-  const seen = new Set<number>()
-  let duplicates = 0
+export function audit (client: ResumingClient, expected: string[], unexpectedAllowed = 0): Audit {
+  const received = client.received.map(index => client.ids.ids[index]!)
+  const wanted = new Set(expected)
+  const seen = new Set<string>()
+  let duplicated = 0
   let reordered = 0
-  let foreign = 0
-  let previous = -1
-  for (const id of client.received) {
-    const at = position.get(id)
-    if (at === undefined) foreign++
-    else if (seen.has(id)) duplicates++
-    else if (at < previous) reordered++
+  let unexpected = 0
+  received.forEach((id, at) => {
+    if (seen.has(id)) duplicated++
+    else if (at > 0 && compareIds(id, received[at - 1]!) < 0) reordered++
+    if (!wanted.has(id)) unexpected++
     seen.add(id)
-    previous = Math.max(previous, at ?? previous)
-  }
+  })
   const missing = expected.filter(id => !seen.has(id))
-  if (missing.length + duplicates + reordered + foreign === 0) return undefined
-  const ids = client.ids.ids
-  return `client ${client.home} (last on ${client.target}): ${missing.length} missing (first: ${missing.slice(0, 3).map(id => ids[id]).join(', ')}), ` +
-    `${duplicates} duplicated, ${reordered} out of order, ${foreign} not in the log; ${client.received.length} received of ${expected.length}`
+  let resynced = 0
+  for (const id of missing) {
+    // The missing event belonged just before the first received event after it: the resync must be there.
+    const after = received.findIndex(other => compareIds(other, id) > 0)
+    const place = after === -1 ? received.length : after
+    if (client.resyncs.some(resync => resync.afterEvents === place)) resynced++
+  }
+  const unexplained = missing.length - resynced
+  const problem = unexplained + duplicated + reordered + Math.max(0, unexpected - unexpectedAllowed) === 0
+    ? undefined
+    : `client ${client.home} (last on ${client.target}): ${unexplained} missing without a resync (first: ${missing.slice(0, 3).join(', ')}), ` +
+      `${duplicated} duplicated, ${reordered} out of order, ${unexpected} unexpected; ${received.length} received of ${expected.length}`
+  return { missing, resynced, duplicated, reordered, unexpected, problem }
 }
