@@ -35,8 +35,9 @@ export class Balancer {
     this.#out.add(url)
   }
 
-  restore (url: string): void {
-    this.#out.delete(url)
+  /** Puts a new instance in rotation. */
+  add (url: string): void {
+    this.targets.push(url)
   }
 
   /** The target for attempt `attempt` of a client at home on `home`. */
