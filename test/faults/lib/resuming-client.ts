@@ -66,6 +66,8 @@ export class ResumingClient {
   readonly reconnectMs: number[] = []
   /** When each reconnection was registered, and where. */
   readonly reopened: Array<{ at: number, target: string }> = []
+  /** Called with the data of each event received (control events aside). */
+  onData: ((data: string) => void) | undefined
   retryMs = 3000
   lastEventId: string | undefined
   failure: string | undefined
@@ -135,6 +137,7 @@ export class ResumingClient {
             this.resyncs.push({ ...data, afterEvents: this.received.length })
           } else if (event.event === undefined || !event.event.startsWith('events.')) {
             this.received.push(this.ids.of(event.id!))
+            this.onData?.(event.data)
           }
         }
       })
