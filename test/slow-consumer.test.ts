@@ -1,17 +1,8 @@
-import net from 'node:net'
+import type net from 'node:net'
 import t from 'tap'
 import { publish, startApp, waitUntil } from './helpers/app.js'
+import { stalledClient } from './helpers/raw-socket.js'
 import { subscribe } from './helpers/sse-client.js'
-
-/** A client that sends its request and then never reads a byte. */
-async function stalledClient (url: string, query: string): Promise<net.Socket> {
-  const { port } = new URL(url)
-  const socket = net.connect({ port: Number(port), host: '127.0.0.1' })
-  await new Promise(resolve => socket.once('connect', resolve))
-  socket.write(`GET /events/subscribe?${query} HTTP/1.1\r\nHost: x\r\n\r\n`)
-  socket.pause()
-  return socket
-}
 
 const CAP = 256 * 1024
 const EVENT_PAD = 16 * 1024

@@ -11,3 +11,13 @@ export async function connect (url: string): Promise<{ socket: net.Socket, recei
   const ended = once(socket, 'close')
   return { socket, received: () => received, ended }
 }
+
+/** A client that sends its stream request and then never reads a byte. */
+export async function stalledClient (url: string, query: string): Promise<net.Socket> {
+  const { port } = new URL(url)
+  const socket = net.connect({ port: Number(port), host: '127.0.0.1' })
+  await once(socket, 'connect')
+  socket.write(`GET /events/subscribe?${query} HTTP/1.1\r\nHost: x\r\n\r\n`)
+  socket.pause()
+  return socket
+}
