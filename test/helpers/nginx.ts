@@ -90,9 +90,9 @@ http {
 ${streamLocation('flowfi_events').replace(/^/gm, '    ')}
   }
 }
-/* c8 ignore stop */
 `
 }
+/* c8 ignore stop */
 
 export interface RunningNginx {
   /** `https://<host>:<port>`, TLS and h2 by ALPN. */
