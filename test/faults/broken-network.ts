@@ -5,7 +5,7 @@
 // without a reset): how long the service keeps its place and memory, with events flowing and without.
 import { publish, waitUntil } from '../helpers/app.js'
 import { Instance } from './lib/instance.js'
-import { audit, Balancer, IdTable, ResumingClient, startClients } from './lib/resuming-client.js'
+import { audit, Balancer, IdTable, ResumingClient, startClients, startTimedClients } from './lib/resuming-client.js'
 import { check, figure, mib, percentile, runScenario, size, sleep, type Cleanup } from './lib/scenario.js'
 import { FaultyProxy } from './lib/tcp-proxy.js'
 
@@ -63,14 +63,7 @@ async function silentPeers (cleanup: Cleanup, env: Record<string, string>, event
 await runScenario('broken networks', 300_000, async cleanup => {
   const server = await Instance.start(cleanup, 'a', { RETRY_MS: String(RETRY_MS) })
   const proxy = await FaultyProxy.start(cleanup, server.url)
-  const ids = new IdTable()
-  const balancer = new Balancer([proxy.url])
-  const latencies: number[] = []
-  const clients = await startClients(CLIENTS, 25, () => {
-    const client = new ResumingClient(ids, balancer, 0, 'all=true')
-    client.onData = data => latencies.push(Date.now() - (JSON.parse(data) as { sentAt: number }).sentAt)
-    return client
-  })
+  const { clients, ids, latencies } = await startTimedClients(CLIENTS, 25, new Balancer([proxy.url]), 'all=true')
   cleanup.teardown(() => clients.forEach(client => client.stop()))
   const published: string[] = []
   const settle = async (phase: string): Promise<void> => {

@@ -12,7 +12,7 @@ import { connectH2, subscribeH2 } from '../helpers/h2.js'
 import { stalledClient } from '../helpers/raw-socket.js'
 import { redisEnv } from '../helpers/redis.js'
 import { Instance } from './lib/instance.js'
-import { audit, Balancer, IdTable, startClients, ResumingClient } from './lib/resuming-client.js'
+import { audit, Balancer, startTimedClients } from './lib/resuming-client.js'
 import { check, figure, mib, percentile, runScenario, size, sleep } from './lib/scenario.js'
 
 const NORMAL = size('STUCK_NORMAL', 200)
@@ -82,14 +82,7 @@ async function peakDuring<T> (sample: () => Promise<number>, work: Promise<T>): 
 await runScenario('stuck and slow clients', 300_000, async cleanup => {
   // HTTP/1.1
   const server = await Instance.start(cleanup, 'a', { MAX_BUFFERED_BYTES: String(CAP) })
-  const ids = new IdTable()
-  const balancer = new Balancer([server.url])
-  const latencies: number[] = []
-  const clients = await startClients(NORMAL, 50, () => {
-    const client = new ResumingClient(ids, balancer, 0, 'streams=burst')
-    client.onData = data => latencies.push(Date.now() - (JSON.parse(data) as { sentAt: number }).sentAt)
-    return client
-  })
+  const { clients, ids, latencies } = await startTimedClients(NORMAL, 50, new Balancer([server.url]), 'streams=burst')
   cleanup.teardown(() => clients.forEach(client => client.stop()))
   const published: string[] = []
   /** One burst to every normal client; the p99 of its deliveries and the server's peak RSS meanwhile. */

@@ -174,6 +174,22 @@ export async function startClients (count: number, concurrency: number,
   return clients
 }
 
+/**
+ * Starts `count` clients of one balancer and query, each noting how long after its `sentAt` every
+ * event arrived: the delivery latencies, in `latencies` (which the caller may empty between phases).
+ */
+export async function startTimedClients (count: number, concurrency: number, balancer: Balancer, query: string):
+  Promise<{ clients: ResumingClient[], ids: IdTable, latencies: number[] }> {
+  const ids = new IdTable()
+  const latencies: number[] = []
+  const clients = await startClients(count, concurrency, () => {
+    const client = new ResumingClient(ids, balancer, 0, query)
+    client.onData = data => latencies.push(Date.now() - (JSON.parse(data) as { sentAt: number }).sentAt)
+    return client
+  })
+  return { clients, ids, latencies }
+}
+
 /** `<ms>-<seq>` ids in their order: negative when `a` comes first. */
 export function compareIds (a: string, b: string): number {
   const [msA, seqA] = a.split('-').map(Number) as [number, number]
