@@ -1,12 +1,13 @@
 // Publishes FlowFi events to a running flowfi-events from a terminal:
 //   npm run publish -- stream.cancelled '{"streamId":"1"}'
 //   npm run publish -- demo          (a created stream, a top-up, a withdrawal, a completion)
+//   npm run publish -- stream.paused (that type's example, services/protocol.ts EXAMPLE_DATA)
 // FLOWFI_EVENTS_URL (default http://localhost:3001) picks the server, PUBLISH_TOKEN the token.
 import { randomBytes } from 'node:crypto'
 import { encodeStellarAccountId } from '../services/stellar-key.js'
-import { EVENT_TYPES } from '../services/protocol.js'
+import { EVENT_TYPES, EXAMPLE_DATA, type EventType } from '../services/protocol.js'
 
-const USAGE = `usage: npm run publish -- <event> '<data as JSON>' | demo
+const USAGE = `usage: npm run publish -- <event> ['<data as JSON>'] | demo   (no data: the type's example)
   event: ${EVENT_TYPES.join(', ')}`
 
 function demoEvents (): unknown[] {
@@ -24,6 +25,7 @@ function demoEvents (): unknown[] {
 function parseArgs (args: string[]): unknown {
   const [event, data] = args
   if (event === 'demo' && data === undefined) return demoEvents()
+  if (data === undefined && (EVENT_TYPES as readonly string[]).includes(event ?? '')) return { event, data: EXAMPLE_DATA[event as EventType] }
   if (event === undefined || data === undefined || args.length > 2) throw new Error(USAGE)
   try {
     return { event, data: JSON.parse(data) }

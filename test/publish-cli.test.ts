@@ -2,6 +2,7 @@ import t from 'tap'
 import { startApp } from './helpers/app.js'
 import { runEntry } from './helpers/process.js'
 import { subscribe } from './helpers/sse-client.js'
+import { EXAMPLE_DATA } from '../services/protocol.js'
 
 const TOKEN = 'cli-test-token-0123456789'
 
@@ -35,6 +36,16 @@ t.test('demo publishes the life of one stream, which a users= subscriber follows
   await cli(url, ['stream.withdrawn', JSON.stringify({ streamId, amount: '1' })])
   const [withdrawal] = await follower.eventCount(1)
   t.equal(withdrawal!.event, 'stream.withdrawn', 'the sender learned from the demo gets its stream\'s later events')
+})
+
+t.test('an event type alone publishes that type\'s example', async t => {
+  const { url } = await startApp(t)
+  const client = await subscribe(t, url, 'streams=42')
+  const result = await cli(url, ['stream.paused'])
+  t.equal(result.code, 0)
+  const [event] = await client.eventCount(1)
+  t.same({ event: event!.event, data: JSON.parse(event!.data) }, { event: 'stream.paused', data: EXAMPLE_DATA['stream.paused'] })
+  t.equal((await cli(url, ['stream.nope'])).code, 2, 'an unknown type alone is a usage error')
 })
 
 t.test('errors: usage, bad JSON, a refused event, no server', async t => {
