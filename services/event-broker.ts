@@ -8,9 +8,9 @@ import { RateWindow } from './rate-window.js'
 import type { SseConnection } from './sse-connection.js'
 import { Frame, WriteBatch } from './transport/frame.js'
 import { DeliveryMetrics, type CloseReason, type ResyncReason } from './delivery-metrics.js'
-import { DeadlineBuckets } from './deadline-buckets.js'
 import { replay, type ReplayLimits, type ReplaySource } from './replay.js'
 import { StreamParticipants } from './stream-participants.js'
+import { endSpread, StreamDeadlines } from './stream-endings.js'
 import { SubscriptionIndex, type SubscriptionCounts } from './subscription-index.js'
 
 /**
@@ -85,10 +85,8 @@ export class EventBroker {
   #flushes = 0
   #lastFlushEnded = 0
   #lastFlushTook = 0
-  /** Streams whose token expires, by the second it does: checked once a second, not a timer each. */
-  readonly #expiring = new DeadlineBuckets<SseConnection>()
-  /** Streams by the second they reach their age (with `maxStreamAgeMs`). */
-  readonly #aging = new DeadlineBuckets<SseConnection>()
+  /** When streams' tokens expire and when they reach their age: checked once a second, not a timer each. */
+  readonly #deadlines: StreamDeadlines
   /** What a resume reads of this broker. */
   readonly #replaySource: ReplaySource
 
@@ -96,6 +94,7 @@ export class EventBroker {
     this.#options = options
     this.#participants = new StreamParticipants(options.maxTrackedStreams)
     this.#log = new EventLog(options.history)
+    this.#deadlines = new StreamDeadlines(options.maxStreamAgeMs)
     const outbox = (): readonly LoggedEvent[] => this.#outbox
     this.#replaySource = {
       log: this.#log,
@@ -117,9 +116,7 @@ export class EventBroker {
    */
   async open (connection: SseConnection, lastEventId: string | undefined): Promise<void> {
     this.#connections.add(connection)
-    if (connection.acceptedUntil !== undefined) this.#expiring.add(connection, connection.acceptedUntil)
-    const age = this.#options.maxStreamAgeMs
-    if (age !== undefined) this.#aging.add(connection, connection.openedAt + age * (0.8 + 0.4 * Math.random()))
+    this.#deadlines.track(connection)
     if (lastEventId !== undefined) await this.#replay(connection, lastEventId)
     if (!this.#isOpen(connection)) return
     connection.live = true
@@ -135,19 +132,14 @@ export class EventBroker {
   remove (connection: SseConnection, reason: CloseReason = 'client_closed'): void {
     if (!this.#connections.delete(connection)) return
     if (connection.live) this.#index.remove(connection)
-    this.#expiring.delete(connection)
-    this.#aging.delete(connection)
+    this.#deadlines.forget(connection)
     connection.closeReason = reason
     this.metrics.streamClosed(reason, connection.openedAt, connection.sink.protocol)
   }
 
   /** Ends, with `events.closing`, the streams whose token is no longer accepted at `now`. */
   expire (now: number = Date.now()): void {
-    for (const connection of this.#expiring.due(now)) {
-      this.remove(connection, 'token_expired')
-      connection.sink.write(TOKEN_EXPIRED)
-      connection.sink.end()
-    }
+    for (const connection of this.#deadlines.tokenExpired(now)) this.#end(connection, 'token_expired', TOKEN_EXPIRED)
   }
 
   /**
@@ -156,11 +148,14 @@ export class EventBroker {
    * spread over the instances, new ones included.
    */
   endAged (farewell: () => Buffer, now: number = Date.now()): void {
-    for (const connection of this.#aging.due(now)) {
-      this.remove(connection, 'max_age')
-      connection.sink.write(new Frame(farewell()))
-      connection.sink.end()
-    }
+    for (const connection of this.#deadlines.aged(now)) this.#end(connection, 'max_age', new Frame(farewell()))
+  }
+
+  /** Ends a stream cleanly with its last frame. */
+  #end (connection: SseConnection, reason: CloseReason, last: Frame): void {
+    this.remove(connection, reason)
+    connection.sink.write(last)
+    connection.sink.end()
   }
 
   /** Who takes part in a stream, as far as this broker knows. */
@@ -349,17 +344,9 @@ export class EventBroker {
     this.#flush() // what was published before the drain still goes out
     const streams = [...this.#connections]
     for (const connection of streams) connection.sink.retireConnection()
-    const step = 50
-    const perTick = Math.max(1, Math.ceil(streams.length * step / Math.max(windowMs, step)))
-    while (streams.length > 0) {
-      for (const connection of streams.splice(0, perTick)) {
-        if (!this.#connections.has(connection)) continue
-        this.remove(connection, 'drain')
-        connection.sink.write(new Frame(farewell()))
-        connection.sink.end()
-      }
-      if (streams.length > 0) await new Promise(resolve => setTimeout(resolve, step))
-    }
+    await endSpread(streams, windowMs, connection => {
+      if (this.#connections.has(connection)) this.#end(connection, 'drain', new Frame(farewell()))
+    })
   }
 
   stats (now: number = Date.now()): BrokerStats {
