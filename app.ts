@@ -1,12 +1,11 @@
-import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyRequest } from 'fastify'
-import type { Server } from 'node:http'
-import type { Config, Listener } from './services/config.js'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { fastifyOptions, type LogStream } from './app-options.js'
+import type { Config } from './services/config.js'
 import { stdoutLogDestination } from './services/log-destination.js'
-import { REDACTED_PATHS, redactUrl } from './services/log-redaction.js'
 import cors from '@fastify/cors'
 import auth from './plugins/auth.js'
 import connectionLimiter from './plugins/connection-limiter.js'
-import errors, { clientErrorHandler } from './plugins/errors.js'
+import errors from './plugins/errors.js'
 import metrics from './plugins/metrics.js'
 import rateLimit from './plugins/rate-limit.js'
 import redis from './plugins/redis.js'
@@ -19,71 +18,15 @@ import health from './routes/health.js'
 import events from './routes/events/index.js'
 import { API_PREFIXES, SUBSCRIBE_PATH } from './services/protocol.js'
 
-const STREAM_PATHS = API_PREFIXES.map(prefix => prefix + SUBSCRIBE_PATH)
-/** Whether a request target is the stream's path (with any query): not a longer path such as /events/subscribers. */
-const isStreamPath = (url: string): boolean =>
-  STREAM_PATHS.some(path => url.startsWith(path) && (url.length === path.length || url[path.length] === '?'))
-
 export interface BuildOptions {
   /** Where the JSON log lines go (standard output by default, see LogDestination; tests read them). */
   logStream?: LogStream
 }
 
-/** A destination for log lines; `droppedLines`, when it has one, counts the lines it could not write. */
-export interface LogStream {
-  write (line: string): void
-  readonly droppedLines?: number
-}
-
-/**
- * Fastify's server options for what the main port speaks: nothing for HTTP/1.1, which Fastify makes by
- * default; HTTP/2 over TLS (HTTP/1.1 too, by ALPN) or in clear, with the session's settings.
- */
-function serverOptions (listener: Listener): object {
-  if (listener.kind === 'http1') return {}
-  const settings = { settings: { maxConcurrentStreams: listener.http2.maxStreams } }
-  return {
-    http2: true,
-    http2SessionTimeout: listener.http2.sessionIdleTimeoutMs,
-    ...listener.kind === 'tls'
-      ? { https: { key: listener.key, cert: listener.cert, allowHTTP1: true, ...settings } }
-      : { http: settings }
-  }
-}
-
-/**
- * Builds the service: plugins, then routes. Listening is the caller's business. The instance is typed
- * as Fastify's HTTP/1 one whatever the server: plugins and routes go through Fastify's interface, and
- * what reaches Node's own objects tells HTTP/2 apart at run time (services/transport).
- */
+/** Builds the service: plugins, then routes. Listening is the caller's business. */
 export function buildApp (config: Config, options: BuildOptions = {}): FastifyInstance {
   const logStream = options.logStream ?? stdoutLogDestination()
-  const app = Fastify({
-    ...serverOptions(config.listener) as FastifyHttpOptions<Server>,
-    logger: {
-      level: config.logLevel,
-      stream: logStream,
-      redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
-      serializers: {
-        req: (request: FastifyRequest) => ({
-          method: request.method,
-          url: redactUrl(request.url),
-          host: request.host,
-          remoteAddress: request.ip,
-          remotePort: request.socket?.remotePort
-        })
-      }
-    },
-    // An event stream is not a request that completes: it logs its own open and close lines.
-    // A hop count believes that many proxies in front of us (Fastify's types take it as a function).
-    trustProxy: typeof config.trustProxy === 'number'
-      ? (_address: string, hop: number) => hop < (config.trustProxy as number)
-      : config.trustProxy,
-    clientErrorHandler,
-    logController: new LogController({
-      disableRequestLogging: (request: FastifyRequest) => isStreamPath(request.url)
-    })
-  })
+  const app = Fastify(fastifyOptions(config, logStream))
 
   // Fastify sets its HTTP/1.1 keep-alive timeout (72 s) on HTTP/1 servers only: the TLS port's
   // HTTP/1.1 connections get it too, or an idle one would stay open for ever.
