@@ -2,13 +2,29 @@
 // connections with raw sockets, spread over the source addresses 127.0.0.1..127.0.0.N so that
 // ephemeral ports never run out, publishes events that carry their send time, and counts what
 // arrives. Parsing is kept minimal: find each frame's "seq" and "sentAt" and nothing else.
+// Over HTTP/2 (TLS or h2c) each SSE connection is a stream of a node:http2 client session; how many
+// streams share a session is the request's streamsPerSession (1 for a browser tab's TLS connection).
 import net from 'node:net'
+import http2 from 'node:http2'
+import tls from 'node:tls'
 import { performance } from 'node:perf_hooks'
 
-export interface ConnectRequest { type: 'connect', port: number, paths: string[], sourceAddresses: number, concurrency: number }
+/** What the connections speak: HTTP/1.1 in clear, HTTP/2 over TLS, or HTTP/2 in clear (h2c). */
+export type Protocol = 'http1' | 'tls-h2' | 'h2c'
+export interface ConnectRequest {
+  type: 'connect'
+  port: number
+  protocol: Protocol
+  paths: string[]
+  sourceAddresses: number
+  concurrency: number
+  /** HTTP/2 only: streams opened on each session. */
+  streamsPerSession: number
+}
 export interface PublishRequest {
   type: 'publish'
   port: number
+  protocol: Protocol
   /** One POST per event: path and body for event `seq`. */
   events: Array<{ path: string, headers: Record<string, string>, template: string }>
   /** Events per second, or 0 for as fast as the publisher can. */
@@ -42,7 +58,7 @@ class Subscriber {
   pending: Buffer | undefined
   /** Position in `subscribers`, once connected. */
   index = -1
-  constructor (readonly socket: net.Socket) {}
+  constructor (readonly close: () => void) {}
 }
 
 let subscribers: Subscriber[] = []
@@ -105,36 +121,87 @@ function onData (subscriber: Subscriber, chunk: Buffer): void {
   data = Buffer.alloc(0)
 }
 
+const sourceAddress = (index: number, request: ConnectRequest): string => `127.0.0.${1 + (index % request.sourceAddresses)}`
+let failed = 0
+
+function connected (subscriber: Subscriber): void {
+  subscriber.index = subscribers.push(subscriber) - 1
+}
+
+/** Opens one HTTP/1.1 SSE connection on a raw socket. */
+async function openHttp1 (request: ConnectRequest, index: number): Promise<void> {
+  const path = request.paths[index % request.paths.length]!
+  const localAddress = sourceAddress(index, request)
+  await new Promise<void>(resolve => {
+    const socket = net.connect({ port: request.port, host: '127.0.0.1', localAddress })
+    const subscriber = new Subscriber(() => socket.destroy())
+    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n`))
+    // Connected once the status line has arrived.
+    socket.once('data', chunk => {
+      if (!chunk.subarray(0, 12).toString().startsWith('HTTP/1.1 200')) {
+        socket.destroy() // counted as failed when it closes
+      } else {
+        connected(subscriber)
+        socket.setTimeout(0)
+      }
+      socket.on('data', more => onData(subscriber, more))
+      resolve()
+    })
+    // Refused, reset, closed or silent for 10 s before answering (a server out of connections): a failure.
+    socket.once('close', () => { if (subscriber.index < 0) { failed++; resolve() } })
+    socket.once('error', () => {})
+    socket.setTimeout(10_000, () => { if (subscriber.index < 0) socket.destroy() })
+  })
+}
+
+const h2Authority = (protocol: Protocol, port: number): string => `${protocol === 'tls-h2' ? 'https' : 'http'}://127.0.0.1:${port}`
+
+function h2Session (protocol: Protocol, port: number, localAddress?: string): http2.ClientHttp2Session {
+  const host = '127.0.0.1'
+  const session = http2.connect(h2Authority(protocol, port), {
+    createConnection: () => {
+      const socket = net.connect({ port, host, localAddress })
+      // The certificate is the throwaway self-signed one bench/run.ts made.
+      return protocol === 'tls-h2' ? tls.connect({ socket, ALPNProtocols: ['h2'], rejectUnauthorized: false }) : socket
+    }
+  })
+  session.on('error', () => {}) // its streams count as failed
+  return session
+}
+
+/** Opens one HTTP/2 session and `streamsPerSession` SSE streams on it, from connection `first` on. */
+async function openHttp2Session (request: ConnectRequest, first: number): Promise<void> {
+  const session = h2Session(request.protocol, request.port, sourceAddress(first, request))
+  const last = Math.min(first + request.streamsPerSession, request.paths.length)
+  const streams = Array.from({ length: last - first }, async (_, i) => await new Promise<void>(resolve => {
+    const stream = session.request({ ':path': request.paths[(first + i) % request.paths.length]!, accept: 'text/event-stream' })
+    const subscriber = new Subscriber(() => session.destroy())
+    const fail = (): void => { if (subscriber.index < 0) { failed++; subscriber.index = -2; resolve() } }
+    stream.once('response', headers => {
+      if (headers[':status'] !== 200) { stream.close(); fail(); return }
+      connected(subscriber)
+      stream.on('data', (chunk: Buffer) => onData(subscriber, chunk))
+      resolve()
+    })
+    stream.once('close', fail)
+    stream.once('error', () => {})
+    stream.setTimeout(10_000, () => { if (subscriber.index < 0) stream.close() })
+  }))
+  await Promise.all(streams)
+}
+
 async function connect (request: ConnectRequest): Promise<ConnectResult> {
   const started = now()
-  let failed = 0
+  failed = 0
   let next = 0
-  const openOne = async (index: number): Promise<void> => {
-    const path = request.paths[index % request.paths.length]!
-    const localAddress = `127.0.0.${1 + (index % request.sourceAddresses)}`
-    await new Promise<void>(resolve => {
-      const socket = net.connect({ port: request.port, host: '127.0.0.1', localAddress })
-      const subscriber = new Subscriber(socket)
-      socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n`))
-      // Connected once the status line has arrived.
-      socket.once('data', chunk => {
-        if (!chunk.subarray(0, 12).toString().startsWith('HTTP/1.1 200')) {
-          socket.destroy() // counted as failed when it closes
-        } else {
-          subscriber.index = subscribers.push(subscriber) - 1
-          socket.setTimeout(0)
-        }
-        socket.on('data', more => onData(subscriber, more))
-        resolve()
-      })
-      // Refused, reset, closed or silent for 10 s before answering (a server out of connections): a failure.
-      socket.once('close', () => { if (subscriber.index < 0) { failed++; resolve() } })
-      socket.once('error', () => {})
-      socket.setTimeout(10_000, () => { if (subscriber.index < 0) socket.destroy() })
-    })
-  }
+  const step = request.protocol === 'http1' ? 1 : request.streamsPerSession
+  const openOne = request.protocol === 'http1' ? openHttp1 : openHttp2Session
   const worker = async (): Promise<void> => {
-    while (next < request.paths.length) await openOne(next++)
+    while (next < request.paths.length) {
+      const first = next
+      next += step
+      await openOne(request, first)
+    }
   }
   await Promise.all(Array.from({ length: request.concurrency }, worker))
   return { type: 'connected', connections: subscribers.length, failed, seconds: (now() - started) / 1000 }
@@ -146,7 +213,26 @@ interface Publisher {
   close (): void
 }
 
-function publisher (port: number): Publisher {
+/** POSTs as streams of one HTTP/2 session, one at a time. */
+function http2Publisher (protocol: Protocol, port: number): Publisher {
+  const session = h2Session(protocol, port)
+  return {
+    async post (path, headers, body) {
+      await new Promise<void>(resolve => {
+        const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json', ...headers })
+        stream.once('response', answer => {
+          if (Number(answer[':status']) >= 300) process.stderr.write(`publish failed: ${String(answer[':status'])}\n`)
+        })
+        stream.resume()
+        stream.once('close', resolve)
+        stream.end(body)
+      })
+    },
+    close: () => session.close()
+  }
+}
+
+function http1Publisher (port: number): Publisher {
   const socket = net.connect({ port, host: '127.0.0.1' })
   socket.setNoDelay(true)
   let waiting: (() => void) | undefined
@@ -180,7 +266,7 @@ async function publish (request: PublishRequest): Promise<PublishResult> {
   latencies = new Float64Array(Math.max(request.expected, 1))
   received = 0
   duplicates = 0
-  const post = publisher(request.port)
+  const post = request.protocol === 'http1' ? http1Publisher(request.port) : http2Publisher(request.protocol, request.port)
   const started = now()
   for (let seq = 0; seq < request.events.length; seq++) {
     if (request.rate > 0) {
@@ -220,7 +306,7 @@ process.on('message', (request: LoadgenRequest) => {
   if (request.type === 'connect') void connect(request).then(reply)
   else if (request.type === 'publish') void publish(request).then(reply)
   else {
-    for (const { socket } of subscribers) socket.destroy()
+    for (const { close } of subscribers) close()
     subscribers = []
     process.disconnect()
   }

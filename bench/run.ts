@@ -19,7 +19,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import type { ConnectResult, LoadgenRequest, PublishRequest, PublishResult } from './loadgen.js'
+import type { ConnectResult, LoadgenRequest, Protocol, PublishRequest, PublishResult } from './loadgen.js'
+import { makeCertificate, type Certificate } from '../test/helpers/tls.js'
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url))
 const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so'
@@ -36,7 +37,13 @@ interface Options {
   targets: string[]
   json: string | undefined
   nodeFlags: string[]
+  /** TLS+h2 connections, and h2c streams, of the h2 scenarios. */
+  h2Connections: number
+  h2cStreams: number
 }
+
+/** Streams per h2c session: the server's default HTTP2_MAX_STREAMS. */
+const H2C_STREAMS_PER_SESSION = 100
 
 function parseOptions (argv: string[]): Options {
   const value = (name: string): string | undefined => {
@@ -49,10 +56,12 @@ function parseOptions (argv: string[]): Options {
     check: argv.includes('--check'),
     connections: Number(value('connections') ?? (smoke ? 300 : 10_000)),
     maxConnections: Number(value('max-connections') ?? (smoke ? 500 : 19_000)),
-    only: (value('only') ?? 'idle,light,burst,targeted').split(','),
+    only: (value('only') ?? 'idle,light,burst,targeted,h2').split(','),
     targets: (value('targets') ?? 'flowfi,redis,naive,nchan').split(','),
     json: value('json'),
-    nodeFlags: (value('node-flags') ?? '').split(' ').filter(flag => flag !== '')
+    nodeFlags: (value('node-flags') ?? '').split(' ').filter(flag => flag !== ''),
+    h2Connections: Number(value('h2-connections') ?? (smoke ? 100 : 2000)),
+    h2cStreams: Number(value('h2c-streams') ?? (smoke ? 200 : 10_000))
   }
 }
 
@@ -68,6 +77,8 @@ interface Server {
 
 interface Target {
   name: string
+  /** What its port speaks. */
+  protocol: Protocol
   start (port: number): Promise<Server>
   subscribePath (stream: string | undefined): string
   publish (stream: string, body: string): { path: string, headers: Record<string, string>, template: string }
@@ -117,9 +128,10 @@ function startFlags (): string[] {
 const flowfiFlags: string[] = startFlags()
 
 function nodeTarget (name: string, script: string, env: Record<string, string>, subscribePath: Target['subscribePath'],
-  publish: Target['publish'], flags: string[] = []): Target {
+  publish: Target['publish'], flags: string[] = [], protocol: Protocol = 'http1'): Target {
   return {
     name,
+    protocol,
     async start (port) {
       const child = spawnWithFds(process.execPath, [...flags, here(script)], { ...env, PORT: String(port) })
       await waitForPort(port, child)
@@ -159,6 +171,7 @@ const flowfi = nodeTarget('flowfi-events', '../server.js', flowfiEnv, subscribeQ
 /** flowfi-events in Redis mode, under a key prefix of its own that is deleted afterwards. */
 const flowfiRedis: Target = {
   name: 'flowfi-events + redis',
+  protocol: 'http1',
   async start (port) {
     const prefix = `flowfi-bench:${randomBytes(6).toString('hex')}:`
     const redis = new Redis(REDIS_URL)
@@ -198,12 +211,21 @@ const naive = nodeTarget('naive node http', 'naive-server.js', {}, subscribeQuer
   template: envelope(stream, body)
 }))
 
-const nchan: Target = {
-  name: 'nginx + nchan',
+/** flowfi-events speaking HTTP/2: over TLS (h2 and HTTP/1.1 by ALPN), or h2c. */
+const flowfiHttp2 = (name: string, protocol: Protocol, env: Record<string, string>): Target =>
+  nodeTarget(name, '../server.js', { ...flowfiEnv, ...env }, subscribeQuery, flowfiPublish, flowfiFlags, protocol)
+
+/** nginx + nchan on plain HTTP/1.1, or (with a certificate) behind nginx's own TLS and h2. */
+const nchanTarget = (certificate?: Certificate): Target => ({
+  name: certificate === undefined ? 'nginx + nchan' : 'nginx + nchan, TLS+h2',
+  protocol: certificate === undefined ? 'http1' : 'tls-h2',
   async start (port) {
     const prefix = mkdtempSync(join(tmpdir(), 'flowfi-bench-nchan-'))
+    const listen = certificate === undefined
+      ? ''
+      : ` ssl http2;\n    ssl_certificate ${certificate.env.TLS_CERT};\n    ssl_certificate_key ${certificate.env.TLS_KEY}`
     const config = readFileSync(here('../../bench/nchan.conf'), 'utf8')
-      .replaceAll('{{PREFIX}}', prefix).replaceAll('{{PORT}}', String(port))
+      .replaceAll('{{PREFIX}}', prefix).replaceAll('{{PORT}}', String(port)).replaceAll('{{LISTEN}}', listen)
     writeFileSync(join(prefix, 'nginx.conf'), config)
     const child = spawnWithFds('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf')])
     await waitForPort(port, child)
@@ -221,8 +243,9 @@ const nchan: Target = {
     }
   },
   subscribePath: stream => `/sub/${stream ?? 'all'}`,
-  publish: (stream, body) => ({ path: `/pub/${stream}`, headers: { 'X-EventSource-Event': 'stream.topped_up' }, template: body })
-}
+  publish: (stream, body) => ({ path: `/pub/${stream}`, headers: { 'x-eventsource-event': 'stream.topped_up' }, template: body })
+})
+const nchan = nchanTarget()
 
 // --- measurement ---------------------------------------------------------------------------------
 
@@ -260,6 +283,10 @@ class Loadgen {
 
 interface Scenario {
   name: string
+  /** The targets it runs against, when not those of --targets (the h2 scenarios). */
+  targets?: Target[]
+  /** HTTP/2 targets: streams per session. */
+  streamsPerSession?: number
   connections: number
   /** Each subscriber's stream, or undefined for all=true. */
   streams: 'all' | 'one each'
@@ -294,7 +321,9 @@ async function measure (target: Target, scenario: Scenario, port: number, settle
   try {
     // Warm-up: let the JIT and the allocator settle before anything is measured.
     const warm = new Loadgen()
-    await warm.ask<ConnectResult>({ type: 'connect', port, paths: Array(50).fill(target.subscribePath(undefined)), sourceAddresses: 1, concurrency: 50 })
+    const streamsPerSession = scenario.streamsPerSession ?? 1
+    const { protocol } = target
+    await warm.ask<ConnectResult>({ type: 'connect', port, protocol, paths: Array(50).fill(target.subscribePath(undefined)), sourceAddresses: 1, concurrency: 50, streamsPerSession })
     await warm.ask<PublishResult>(publishRequest(target, port, 50, 0, ['all'], 50 * 50, 2000))
     await warm.close()
     await sleep(500)
@@ -305,7 +334,7 @@ async function measure (target: Target, scenario: Scenario, port: number, settle
     const streamOf = (i: number): string | undefined => scenario.streams === 'all' ? undefined : `s${i}`
     const paths = Array.from({ length: scenario.connections }, (_, i) => target.subscribePath(streamOf(i)))
     const cpuBeforeConnect = cpuNow()
-    const connected = await loadgen.ask<ConnectResult>({ type: 'connect', port, paths, sourceAddresses: 8, concurrency: 256 })
+    const connected = await loadgen.ask<ConnectResult>({ type: 'connect', port, protocol, paths, sourceAddresses: 8, concurrency: 256, streamsPerSession })
     const connectCpu = cpuNow() - cpuBeforeConnect
     if (connected.failed > 0) process.stderr.write(`${target.name}: ${connected.failed} connections failed\n`)
     await sleep(2000)
@@ -352,6 +381,7 @@ function publishRequest (target: Target, port: number, events: number, rate: num
   return {
     type: 'publish',
     port,
+    protocol: target.protocol,
     events: Array.from({ length: events }, (_, seq) => {
       const stream = streams[seq % streams.length]!
       return target.publish(stream, `{"amount":"12.5","seq":${seq},"sentAt":0,"pad":"${PAD}"}`)
@@ -367,37 +397,76 @@ function publishRequest (target: Target, port: number, events: number, rate: num
 const fmt = (value: number, digits = 1): string => Number.isFinite(value) ? value.toFixed(digits) : '–'
 const connections = (r: Measurement): string => r.failedConnections > 0 ? `${r.connections} (${r.failedConnections} refused)` : String(r.connections)
 
+/** The ratios each scenario's table ends with: [ours, baseline]. */
+const RATIOS: Array<[string, string]> = [
+  ['flowfi-events', 'naive node http'], ['flowfi-events', 'nginx + nchan'], ['flowfi-events + redis', 'flowfi-events'],
+  // The h2 scenarios: against our HTTP/1.1 of the same run, and against nginx's TLS+h2.
+  ['flowfi-events, TLS+h2', 'flowfi-events'], ['flowfi-events, TLS+h2', 'nginx + nchan, TLS+h2'], ['flowfi-events, h2c', 'flowfi-events']
+]
+
 function table (results: Measurement[]): string {
   const lines: string[] = []
-  const baselines = ['naive node http', 'nginx + nchan']
   for (const scenario of [...new Set(results.map(r => r.scenario))]) {
     const rows = results.filter(r => r.scenario === scenario)
     const idle = rows.every(r => r.events === 0)
+    // The h2 scenarios give each connection's idle memory next to its deliveries.
+    const rss = !idle && scenario.startsWith('h2')
     lines.push(`\n### ${scenario}\n`)
     lines.push(idle
       ? '| server | connections | connect/s | CPU µs per connect | RSS KiB per connection |'
-      : '| server | connections | delivered | lost | dup | all delivered in s | p50 ms | p99 ms | max ms | CPU µs per delivery | CPU µs per event |')
-    lines.push(idle ? '|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|---|')
+      : `| server | connections | delivered | lost | dup | all delivered in s | p50 ms | p99 ms | max ms | CPU µs per delivery | CPU µs per event |${rss ? ' RSS KiB per idle connection |' : ''}`)
+    lines.push(idle ? '|---|---|---|---|---|' : `|---|---|---|---|---|---|---|---|---|---|---|${rss ? '---|' : ''}`)
     for (const r of rows) {
       lines.push(idle
         ? `| ${r.target} | ${connections(r)} | ${fmt(r.connectPerSecond, 0)} | ${fmt(r.cpuPerConnectUs, 1)} | ${fmt(r.rssPerConnectionKiB, 2)} |`
         : `| ${r.target} | ${connections(r)} | ${r.received}/${r.expected} | ${r.lost} | ${r.duplicates} | ${fmt(r.deliverySeconds, 2)} | ${fmt(r.latencyMs.p50)} | ` +
-          `${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.max)} | ${fmt(r.cpuPerDeliveryUs, 2)} | ${fmt(r.cpuPerEventUs, 0)} |`)
+          `${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.max)} | ${fmt(r.cpuPerDeliveryUs, 2)} | ${fmt(r.cpuPerEventUs, 0)} |${rss ? ` ${fmt(r.rssPerConnectionKiB, 2)} |` : ''}`)
     }
-    const pairs: Array<[string, string]> = [...baselines.map(baseline => [flowfi.name, baseline] as [string, string]), [flowfiRedis.name, flowfi.name]]
-    for (const [name, baseline] of pairs) {
+    for (const [name, baseline] of RATIOS) {
       const ours = rows.find(r => r.target === name)
       const base = rows.find(r => r.target === baseline)
       if (ours === undefined || base === undefined) continue
-      const label = name === flowfi.name ? `ratio to ${baseline}` : `${name}: ratio to ${baseline}`
+      const label = name === 'flowfi-events' ? `ratio to ${baseline}` : `${name}: ratio to ${baseline}`
+      const ratio = (of: (r: Measurement) => number): string => `${fmt(of(ours) / of(base), 2)}×`
       lines.push(idle
-        ? `| **${label}** | | ${fmt(ours.connectPerSecond / base.connectPerSecond, 2)}× | ${fmt(ours.cpuPerConnectUs / base.cpuPerConnectUs, 2)}× | ` +
-          `${fmt(ours.rssPerConnectionKiB / base.rssPerConnectionKiB, 2)}× |`
-        : `| **${label}** | | | | | ${fmt(ours.deliverySeconds / base.deliverySeconds, 2)}× | ${fmt(ours.latencyMs.p50 / base.latencyMs.p50, 2)}× | ${fmt(ours.latencyMs.p99 / base.latencyMs.p99, 2)}× | ` +
-          `${fmt(ours.latencyMs.max / base.latencyMs.max, 2)}× | ${fmt(ours.cpuPerDeliveryUs / base.cpuPerDeliveryUs, 2)}× | ${fmt(ours.cpuPerEventUs / base.cpuPerEventUs, 2)}× |`)
+        ? `| **${label}** | | ${ratio(r => r.connectPerSecond)} | ${ratio(r => r.cpuPerConnectUs)} | ${ratio(r => r.rssPerConnectionKiB)} |`
+        : `| **${label}** | | | | | ${ratio(r => r.deliverySeconds)} | ${ratio(r => r.latencyMs.p50)} | ${ratio(r => r.latencyMs.p99)} | ` +
+          `${ratio(r => r.latencyMs.max)} | ${ratio(r => r.cpuPerDeliveryUs)} | ${ratio(r => r.cpuPerEventUs)} |${rss ? ` ${ratio(r => r.rssPerConnectionKiB)} |` : ''}`)
     }
   }
   return lines.join('\n')
+}
+
+/**
+ * The h2 scenarios, each against our HTTP/1.1 as the baseline of the same run: TLS+h2 with one stream
+ * per TLS connection (a browser tab), beside nginx + nchan behind nginx's own TLS and h2; h2c with 100
+ * streams per session (the topology of an ingress that speaks h2c to us). Each measures the memory
+ * of its idle connections, then a light broadcast.
+ */
+function h2Scenarios (options: Options, light: { events: number, rate: number }, certificate: Certificate | undefined,
+  withNchan: boolean): Scenario[] {
+  if (certificate === undefined) return []
+  const tls = flowfiHttp2('flowfi-events, TLS+h2', 'tls-h2', certificate.env)
+  const h2c = flowfiHttp2('flowfi-events, h2c', 'h2c', { HTTP2_CLEARTEXT: 'true' })
+  const sessions = Math.ceil(options.h2cStreams / H2C_STREAMS_PER_SESSION)
+  return [
+    {
+      name: `h2 over TLS: broadcast to ${options.h2Connections} connections of one stream each at ${light.rate}/s`,
+      targets: [flowfi, tls, ...withNchan ? [nchanTarget(certificate)] : []],
+      streamsPerSession: 1,
+      connections: options.h2Connections,
+      streams: 'all',
+      ...light
+    },
+    {
+      name: `h2c: broadcast to ${options.h2cStreams} streams over ${sessions} sessions at ${light.rate}/s`,
+      targets: [flowfi, h2c],
+      streamsPerSession: H2C_STREAMS_PER_SESSION,
+      connections: options.h2cStreams,
+      streams: 'all',
+      ...light
+    }
+  ]
 }
 
 async function main (): Promise<void> {
@@ -413,6 +482,9 @@ async function main (): Promise<void> {
     process.stderr.write(`Redis does not answer at ${REDIS_URL} (BENCH_REDIS_URL): Redis mode skipped\n`)
     targets.splice(targets.indexOf(flowfiRedis), 1)
   }
+  const cleanups: Array<() => unknown> = []
+  // The h2 scenarios' certificate: made now, in a temporary folder removed at the end.
+  const certificate = options.only.some(kind => kind.startsWith('h2')) ? makeCertificate({ teardown: fn => cleanups.push(fn) }) : undefined
   const n = options.connections
   const max = options.maxConnections
   const light = options.smoke ? { events: 6, rate: 20 } : { events: 20, rate: 2 }
@@ -422,13 +494,14 @@ async function main (): Promise<void> {
     { name: `light: broadcast to ${n} at ${light.rate}/s`, connections: n, streams: 'all', ...light },
     { name: `burst: ${options.smoke ? 20 : 200} events to ${n} as fast as possible`, connections: n, streams: 'all', events: options.smoke ? 20 : 200, rate: 0 },
     { name: `targeted: 1 of ${Math.round(n / 10)}`, connections: Math.round(n / 10), streams: 'one each', events: 200, rate: 0 },
-    { name: `targeted: 1 of ${max}`, connections: max, streams: 'one each', events: 200, rate: 0 }
+    { name: `targeted: 1 of ${max}`, connections: max, streams: 'one each', events: 200, rate: 0 },
+    ...h2Scenarios(options, light, certificate, targets.includes(nchan))
   ].filter(s => options.only.some(kind => s.name.startsWith(kind))) as Scenario[]
 
   const results: Measurement[] = []
   let port = 20_000 + Math.floor(Math.random() * 20_000)
   for (const scenario of scenarios) {
-    for (const target of targets) {
+    for (const target of scenario.targets ?? targets) {
       // Redis mode is measured where it adds work: events going through the log.
       if (target === flowfiRedis && !/^(light|burst)/.test(scenario.name)) continue
       process.stderr.write(`${scenario.name}: ${target.name}...\n`)
@@ -439,7 +512,8 @@ async function main (): Promise<void> {
     `${options.smoke ? ' (smoke)' : ''}${flowfiFlags.length > 0 ? `, flowfi-events run with ${flowfiFlags.join(' ')}` : ''}`
   process.stdout.write(`${header}\n${table(results)}\n`)
   if (options.json !== undefined) writeFileSync(options.json, JSON.stringify({ date: new Date().toISOString(), options, results }, null, 2))
-  const faults = results.filter(r => (r.target === flowfi.name || r.target === flowfiRedis.name) && (r.lost > 0 || r.duplicates > 0 || r.failedConnections > 0))
+  for (const cleanup of cleanups) cleanup()
+  const faults = results.filter(r => r.target.startsWith(flowfi.name) && (r.lost > 0 || r.duplicates > 0 || r.failedConnections > 0))
   if (options.check && faults.length > 0) {
     process.stderr.write(`flowfi-events lost, doubled or refused in: ${faults.map(r => r.scenario).join('; ')}\n`)
     process.exitCode = 1
