@@ -1,6 +1,7 @@
 // What an idle TLS+h2 connection's memory is made of (after `npm run bench -- --only none` or `npx tsc -p . --outDir .build`):
 // `node --expose-gc .build/bench/h2-memory.js [--connections 1000]`.
-// Measures, in a server process of its own (this one), what N idle client connections add to its
+// Measures, in a fresh server process for each variant (this file with `server`, so that no variant
+// reuses memory another freed), what N idle client connections add to its
 // RSS, V8 heap and off-heap (external) memory, layer by layer: a plain TLS socket; a TLS+h2 session;
 // a session with one open SSE stream; the same with session settings that shrink nghttp2's share.
 // The clients run in a child process (this file with `client`), so their memory is not counted.
@@ -87,20 +88,28 @@ async function measure (variant: Variant, connections: number, cert: { key: Buff
   return { rss: per('rss'), heapUsed: per('heapUsed'), external: per('external') }
 }
 
+/** Runs one variant in a server process of its own, and returns its footprint per connection. */
+async function measureApart (variant: number, connections: number, key: string, cert: string): Promise<Footprint> {
+  const server = fork(fileURLToPath(import.meta.url), ['server', String(variant), String(connections), key, cert],
+    { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return await new Promise<Footprint>((resolve, reject) => {
+    server.once('message', result => resolve(result as Footprint))
+    server.once('exit', code => reject(new Error(`server exited with ${code}`)))
+  })
+}
+
 async function main (): Promise<void> {
   const at = process.argv.indexOf('--connections')
   const connections = at >= 0 ? Number(process.argv[at + 1]) : 1000
   const teardowns: Array<() => unknown> = []
   const certificate = makeCertificate({ teardown: fn => teardowns.push(fn) })
-  const pem = { key: readFileSync(certificate.env.TLS_KEY), cert: certificate.cert }
-  if (globalThis.gc === undefined) process.stderr.write('run with --expose-gc for steadier heap figures\n')
   const lines = [
     `## Idle TLS+h2 connection memory, ${connections} connections, node ${process.version}`, '',
     '| variant | RSS KiB per connection | V8 heap KiB | external KiB |', '|---|---|---|---|'
   ]
   try {
-    for (const variant of VARIANTS) {
-      const { rss, heapUsed, external } = await measure(variant, connections, pem)
+    for (const [index, variant] of VARIANTS.entries()) {
+      const { rss, heapUsed, external } = await measureApart(index, connections, certificate.env.TLS_KEY, certificate.env.TLS_CERT)
       lines.push(`| ${variant.name} | ${rss.toFixed(1)} | ${heapUsed.toFixed(1)} | ${external.toFixed(1)} |`)
     }
   } finally {
@@ -109,5 +118,13 @@ async function main (): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n')
 }
 
-if (process.argv[2] === 'client') process.once('message', request => { void client(request as ClientRequest) })
-else await main()
+const [role, variant, connections, key, cert] = process.argv.slice(2)
+if (role === 'client') {
+  process.once('message', request => { void client(request as ClientRequest) })
+} else if (role === 'server') {
+  const result = await measure(VARIANTS[Number(variant)]!, Number(connections), { key: readFileSync(key!), cert: readFileSync(cert!) })
+  process.send!(result)
+  process.disconnect()
+} else {
+  await main()
+}
