@@ -1,8 +1,12 @@
 // npm run bench -- [--smoke] [--check] [--connections 10000] [--max-connections 19000]
 //                  [--only idle,light,burst,targeted] [--targets flowfi,redis,naive,nchan] [--json results.json]
-//                  [--node-flags "--max-semi-space-size=4"]
+//                  [--node-flags "--max-semi-space-size=4"] [--h2-connections 2000] [--h2c-streams 10000]
 // --smoke: a few hundred connections, seconds (what CI runs); --check: exit 1 if flowfi-events lost,
-// doubled or refused anything. flowfi-events runs with the Node flags of `npm start`; --node-flags
+// doubled or refused anything, and, in a full run (not --smoke, whose few deliveries make CPU figures
+// noise), if h2c's CPU per delivery is above 1.5x our HTTP/1.1's of the same run. The h2 scenarios
+// (`--only h2`, in the default set): TLS+h2 with one stream per connection, beside nginx + nchan behind
+// nginx's own TLS and h2, and h2c with 100 streams per session, each against our HTTP/1.1; their
+// certificate is made by openssl in a temporary folder at run time. flowfi-events runs with the Node flags of `npm start`; --node-flags
 // adds others, to weigh a tuning against the same baselines.
 //
 // Runs each scenario against flowfi-events and, in the same run, against the baselines: a naive
@@ -469,6 +473,16 @@ function h2Scenarios (options: Options, light: { events: number, rate: number },
   ]
 }
 
+/** The most h2c's CPU per delivery may be against HTTP/1.1's (issue #14); measured about 0.6x. */
+const H2C_MAX_CPU_RATIO = 1.5
+
+/** CPU per delivery of one target against another's in the same scenario; NaN where either is missing. */
+function cpuRatio (results: Measurement[], name: string, baseline: string): number {
+  const ours = results.find(r => r.target === name)
+  const base = results.find(r => r.target === baseline && r.scenario === ours?.scenario)
+  return ours === undefined || base === undefined ? NaN : ours.cpuPerDeliveryUs / base.cpuPerDeliveryUs
+}
+
 async function main (): Promise<void> {
   const options = parseOptions(process.argv.slice(2))
   flowfiFlags.push(...options.nodeFlags)
@@ -516,6 +530,11 @@ async function main (): Promise<void> {
   const faults = results.filter(r => r.target.startsWith(flowfi.name) && (r.lost > 0 || r.duplicates > 0 || r.failedConnections > 0))
   if (options.check && faults.length > 0) {
     process.stderr.write(`flowfi-events lost, doubled or refused in: ${faults.map(r => r.scenario).join('; ')}\n`)
+    process.exitCode = 1
+  }
+  const h2cRatio = cpuRatio(results, 'flowfi-events, h2c', flowfi.name)
+  if (options.check && !options.smoke && h2cRatio > H2C_MAX_CPU_RATIO) {
+    process.stderr.write(`h2c's CPU per delivery is ${fmt(h2cRatio, 2)}x HTTP/1.1's, above ${H2C_MAX_CPU_RATIO}x\n`)
     process.exitCode = 1
   }
 }
