@@ -7,7 +7,7 @@ import { signJwt, nowS } from '../helpers/jwt.js'
 import { publish, waitUntil } from '../helpers/app.js'
 import { Instance } from './lib/instance.js'
 import { audit, Balancer, compareIds, IdTable, ResumingClient, startClients } from './lib/resuming-client.js'
-import { SteadyPublisher } from './lib/publisher.js'
+import { MAX_IN_FLIGHT, SteadyPublisher } from './lib/publisher.js'
 import { check, figure, mib, runScenario, size, sleep } from './lib/scenario.js'
 
 const DURATION_MS = size('SOAK_DURATION_MS', 45_000)
@@ -83,9 +83,11 @@ await runScenario('soak', DURATION_MS + 180_000, async cleanup => {
   stayers.forEach(client => client.stop())
 
   await waitUntil('every stream is gone', async () => (await server.stats()).connections.active === 0, 30_000)
-  // A closed socket's descriptor is released on the next turns of the loop: wait for it, within reason.
+  // The publisher's fetch pool keeps up to MAX_IN_FLIGHT idle keep-alive connections open (for the
+  // server's 72 s keep-alive timeout): those are the test's, not leaks; a leak per client is hundreds.
+  const fdsAllowed = fdsBefore + MAX_IN_FLIGHT
   let fdsAfter = await server.fds()
-  await waitUntil('file descriptors are back', async () => (fdsAfter = await server.fds()) <= fdsBefore, 30_000).catch(() => {})
+  await waitUntil('file descriptors are back', async () => (fdsAfter = await server.fds()) <= fdsBefore, 10_000).catch(() => {})
   const stats = await server.stats()
   const subscriptionsAfter = await subscriptions()
   server.assertAlive()
@@ -104,7 +106,7 @@ await runScenario('soak', DURATION_MS + 180_000, async cleanup => {
   check(wrong.length === 0, `${wrong.length} of ${STAYERS} staying clients lost, doubled or reordered events: ${wrong.slice(0, 5).join('; ')}`)
   check(resumes > 0, 'no staying client resumed')
   check(expired > 0 && (stats.connections.closed.token_expired as number) >= expired, 'token expiries did not end streams')
-  check(fdsAfter <= fdsBefore, `file descriptors ${fdsAfter}, were ${fdsBefore}`)
+  check(fdsAfter <= fdsAllowed, `file descriptors ${fdsAfter}, were ${fdsBefore} (+${MAX_IN_FLIGHT} for the publisher's pool)`)
   check(subscriptionsAfter === 0 && stats.bufferedBytes === 0, 'subscriptions or buffers left behind')
   check(rssLate <= rssEarly * 1.25 + 16 * 1048576, `RSS grew from ${mib(rssEarly)} to ${mib(rssLate)}`)
   check(heapLate <= heapEarly * 1.25 + 16 * 1048576, `heap grew from ${mib(heapEarly)} to ${mib(heapLate)}`)
