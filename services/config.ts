@@ -346,9 +346,13 @@ function trustProxy (env: Env): boolean | number | string {
   throw new ConfigError('TRUST_PROXY', raw, 'false, true, a number of proxy hops, or comma-separated proxy addresses or CIDR ranges')
 }
 
-/** 0 (the default) is off; an age is at least a second, the interval at which streams are checked. */
+/**
+ * 20 minutes by default: a silent peer (no reset, no reads, no events to fill its buffer) is freed
+ * then, and a resume with Last-Event-ID costs the client nothing. 0 is off; an age is at least a
+ * second, the interval at which streams are checked.
+ */
 function maxStreamAge (env: Env): number | undefined {
-  const ms = integer(env, 'MAX_STREAM_AGE_MS', 0, 0, 7 * 24 * 3_600_000)
+  const ms = integer(env, 'MAX_STREAM_AGE_MS', 1_200_000, 0, 7 * 24 * 3_600_000)
   if (ms === 0) return undefined
   if (ms < 1000) throw new ConfigError('MAX_STREAM_AGE_MS', String(ms), '0 (off), or at least 1000: ages are checked once a second')
   return ms

@@ -20,7 +20,7 @@ t.test('defaults', async t => {
     historyMaxBytes: 64 * 1024 * 1024,
     maxReplay: 10000,
     maxBufferedBytes: 1024 * 1024,
-    maxStreamAgeMs: undefined,
+    maxStreamAgeMs: 1_200_000,
     drainDelayMs: 5000,
     drainWindowMs: 10000,
     shutdownTimeoutMs: 25000

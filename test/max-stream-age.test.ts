@@ -81,8 +81,8 @@ t.test('each stream\'s age is MAX_STREAM_AGE_MS with its own jitter of up to 20%
   t.ok(clients.every(client => client.raw.endsWith('retry: 1000\n\n')), 'each got the farewell')
 })
 
-t.test('without MAX_STREAM_AGE_MS streams have no age', async t => {
-  const { url, app } = await startApp(t)
+t.test('with MAX_STREAM_AGE_MS=0 streams have no age', async t => {
+  const { url, app } = await startApp(t, { MAX_STREAM_AGE_MS: '0' })
   await subscribe(t, url, 'all=true')
   app.broker.endAged(() => encodeRetry(1000), Date.now() + 365 * 86_400_000)
   t.equal(app.broker.size, 1)

@@ -1,7 +1,7 @@
 import type { Balancer } from './resuming-client.js'
 import { sleep } from './scenario.js'
 
-const MAX_IN_FLIGHT = 16
+export const MAX_IN_FLIGHT = 16
 
 /**
  * A publisher at a steady rate over `POST /events/publish`, one event per request, a few requests
