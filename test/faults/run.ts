@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { print } from './lib/scenario.js'
 
-const SCENARIOS = ['reconnect-storm', 'redis-restart', 'rolling-restart', 'stuck-clients', 'broken-network', 'soak']
+const SCENARIOS = ['reconnect-storm', 'redis-restart', 'rolling-restart', 'stuck-clients', 'broken-network', 'hostile-input', 'soak']
 
 const chosen = process.argv.slice(2)
 const unknown = chosen.filter(name => !SCENARIOS.includes(name))
