@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { parseChannelSources, type ChannelSource } from './redis/channel-routes.js'
+import { DEFAULT_HEARTBEAT_MS } from './protocol.js'
 
 /** Everything the service reads from its environment, validated once at start-up. */
 export interface Config {
@@ -183,7 +184,7 @@ function readConfig (env: Env): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     instanceId: text(env, 'INSTANCE_ID', `${hostname()}-${process.pid}`, /^[\w.-]{1,128}$/,
       'letters, digits, ".", "_" or "-" (at most 128)'),
-    heartbeatMs: integer(env, 'HEARTBEAT_MS', 15_000, 10, 3_600_000),
+    heartbeatMs: integer(env, 'HEARTBEAT_MS', DEFAULT_HEARTBEAT_MS, 10, 3_600_000),
     retryMs: integer(env, 'RETRY_MS', 3000, 100, 3_600_000),
     maxFilters: integer(env, 'MAX_FILTERS', 100, 1, 10_000),
     maxPublishBatch,

@@ -110,6 +110,9 @@ export interface ControlEventData {
 export const RESYNC = 'events.resync' satisfies keyof ControlEventData
 export const CLOSING = 'events.closing' satisfies keyof ControlEventData
 
+/** The server's default heartbeat interval (HEARTBEAT_MS); the client waits twice that before calling a stream dead. */
+export const DEFAULT_HEARTBEAT_MS = 15_000
+
 /** The paths of the events API: served as they are and under `/v1`, where FlowFi's frontend looks for them. */
 export const API_PREFIXES = ['', '/v1'] as const
 export const SUBSCRIBE_PATH = '/events/subscribe'
