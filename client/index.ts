@@ -121,7 +121,8 @@ export function createEventsClient (options: ClientOptions) {
           const parsed: unknown = JSON.parse(data)
           if (event === RESYNC) {
             const resync = parsed as ControlEventData[typeof RESYNC]
-            lastEventId = resync.lastEventId
+            // the server continues live after a resync: a malformed id it echoes must not block what follows
+            lastEventId = isNewer(resync.lastEventId, undefined) ? resync.lastEventId : undefined
             options.onResync?.(resync)
             return
           }

@@ -6,8 +6,8 @@ import { publish, startApp, waitUntil } from './helpers/app.js'
 
 const cancelled = (streamId: string) => ({ event: 'stream.cancelled', data: { streamId } })
 
-async function publishIds (url: string, events: unknown[]): Promise<string[]> {
-  const { status, body } = await publish(url, events)
+async function publishIds (url: string, events: unknown[], headers: Record<string, string> = {}): Promise<string[]> {
+  const { status, body } = await publish(url, events, headers)
   if (status !== 202) throw new Error(`publish failed: ${status}`)
   return body.ids
 }
@@ -83,4 +83,67 @@ t.test('backoff: full jitter, exponential up to 30 s, never below the server ret
     clock.fire()
   }
   t.same(clock.asked, [1000, 2000, 4000, 8000, 16000, 30000, 30000])
+})
+
+const SECRET = 'a-test-secret-of-at-least-32-characters!'
+
+t.test('401 calls onAuthError and retries once with a fresh token; a second 401 closes', async t => {
+  const { url } = await startApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_S: '0' })
+  const statuses: number[] = []
+  const client = createEventsClient({ url, all: true, getToken: () => 'not-a-jwt', onAuthError: s => statuses.push(s) })
+  await waitUntil('closed', () => client.state === 'closed')
+  t.same(statuses, [401, 401])
+})
+
+t.test('429 waits at least Retry-After before trying again', async t => {
+  const { url } = await startApp(t, { SUBSCRIBE_RATE_PER_MINUTE: '1' })
+  const first = createEventsClient({ url, all: true })
+  t.teardown(() => first.close())
+  await waitUntil('first open', () => first.state === 'open')
+  const clock = manualClock()
+  const client = createEventsClient({ url, all: true, random: () => 0, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) })
+  t.teardown(() => client.close())
+  await waitUntil('waiting', () => client.state === 'waiting')
+  t.ok(clock.asked[0]! >= 1000, `waits ${clock.asked[0]} ms, the server's Retry-After at least`)
+})
+
+t.test('a bad resume id: onResync, then live', async t => {
+  const { url } = await startApp(t)
+  const reasons: string[] = []
+  const client = createEventsClient({ url, all: true, lastEventId: 'not-an-id', onResync: r => reasons.push(r.reason) })
+  t.teardown(() => client.close())
+  await waitUntil('resync', () => reasons.length === 1)
+  t.same(reasons, ['malformed_id'])
+  const ids = await publishIds(url, [cancelled('a')])
+  await waitUntil('live', () => client.lastEventId === ids[0])
+})
+
+t.test('a dead stream (no heartbeat in time) is aborted and reconnected; update() reconnects with new filters', async t => {
+  const { url } = await startApp(t)
+  const clock = manualClock()
+  const errors: unknown[] = []
+  const client = createEventsClient({
+    url, streams: ['a'], heartbeatTimeoutMs: 123_456, random: () => 0, onError: e => errors.push(e),
+    setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock)
+  })
+  t.teardown(() => client.close())
+  const received: string[] = []
+  const handler = (data: { streamId: string | number }) => received.push(String(data.streamId))
+  client.on('stream.cancelled', handler)
+  await waitUntil('open', () => client.state === 'open')
+  clock.fire(ms => ms === 123_456)
+  await waitUntil('waiting', () => client.state === 'waiting')
+  t.equal(errors.length, 1, 'the dead stream is reported')
+  clock.fire(ms => ms !== 123_456)
+  await waitUntil('open again', () => client.state === 'open')
+  client.update({ streams: ['b'] })
+  await waitUntil('open on b', () => client.state === 'open')
+  await publishIds(url, [cancelled('a'), cancelled('b')])
+  await waitUntil('b', () => received.length === 1)
+  t.same(received, ['b'])
+  client.off('stream.cancelled', handler)
+  await publishIds(url, [cancelled('b')])
+  await waitUntil('delivered', () => client.lastEventId !== undefined)
+  client.close()
+  t.equal(client.state, 'closed')
 })
