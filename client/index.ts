@@ -29,8 +29,9 @@ const MIN_BACKOFF_MS = 1000
 const MAX_BACKOFF_MS = 30_000
 
 /** Ids are `<ms>-<seq>`: compare them as numbers; an id that is not one never counts as newer. */
-export function isNewer (id: string, than: string | undefined): boolean {
-  const [ms, seq] = id.split('-').map(Number)
+export function isNewer (id: string | undefined, than: string | undefined): boolean {
+  // String(undefined) is no id either: an event without one never counts as newer
+  const [ms, seq] = String(id).split('-').map(Number)
   if (!Number.isSafeInteger(ms) || !Number.isSafeInteger(seq)) return false
   if (than === undefined) return true
   const [thanMs = 0, thanSeq = 0] = than.split('-').map(Number)
@@ -106,9 +107,9 @@ export function createEventsClient (options: ClientOptions) {
         return void connect()
       }
       if (!response.ok || !response.body) {
-        const retryAfterS = Number(response.headers.get('retry-after'))
-        const wait = backoffMs()
-        return schedule(Number.isFinite(retryAfterS) ? Math.max(wait, retryAfterS * 1000) : wait)
+        // Retry-After in seconds; an absent or unreadable one counts as 0
+        const retryAfterMs = (Number(response.headers.get('retry-after')) || 0) * 1000
+        return schedule(Math.max(backoffMs(), retryAfterMs))
       }
       authFailures = 0
       opened = true
@@ -117,24 +118,25 @@ export function createEventsClient (options: ClientOptions) {
       const parser = createParser({
         onRetry: ms => { serverRetryMs = ms },
         onEvent: ({ id, event = 'message', data }) => {
-          if (event === CLOSING) { reconnectNow = true; controller.abort(); return }
+          if (event === CLOSING) { reconnectNow = true; return }
           const parsed: unknown = JSON.parse(data)
           if (event === RESYNC) {
-            const resync = parsed as ControlEventData[typeof RESYNC]
-            // the server continues live after a resync: a malformed id it echoes must not block what follows
-            lastEventId = isNewer(resync.lastEventId, undefined) ? resync.lastEventId : undefined
-            options.onResync?.(resync)
+            // The resync's own id is the newest event: the next resume starts there (none: from now).
+            lastEventId = isNewer(id, undefined) ? id : undefined
+            options.onResync?.(parsed as ControlEventData[typeof RESYNC])
             return
           }
-          if (id === undefined || !isNewer(id, lastEventId)) return
-          lastEventId = id
-          dispatch(event, id, parsed)
+          if (!isNewer(id, lastEventId)) return
+          lastEventId = id!
+          dispatch(event, id!, parsed)
         }
       })
       const decoder = new TextDecoder()
       for await (const chunk of response.body) {
         armDeadline()
         parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }))
+        // The token expired: leaving the loop cancels the body (an abort from inside it would hang it).
+        if (reconnectNow) break
       }
     } catch (error) {
       if (!controller.signal.aborted || controller.signal.reason instanceof Error) options.onError?.(error)

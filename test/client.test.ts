@@ -2,7 +2,8 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import t from 'tap'
 import { createEventsClient, isNewer, subscribeUrl, type ClientState } from '../client/index.js'
-import { publish, startApp, waitUntil } from './helpers/app.js'
+import { publish, randomAccountId, startApp, waitUntil } from './helpers/app.js'
+import { nowS, signJwt } from './helpers/jwt.js'
 
 const cancelled = (streamId: string) => ({ event: 'stream.cancelled', data: { streamId } })
 
@@ -146,4 +147,46 @@ t.test('a dead stream (no heartbeat in time) is aborted and reconnected; update(
   await waitUntil('delivered', () => client.lastEventId !== undefined)
   client.close()
   t.equal(client.state, 'closed')
+})
+
+t.test('events.closing: a fresh token and a reconnect from the last id, nothing lost or doubled', async t => {
+  const { url } = await startApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_S: '0' })
+  const HS = { alg: 'HS256' as const, secret: SECRET }
+  const alice = randomAccountId()
+  const bob = randomAccountId()
+  let tokens = 0
+  // the first token expires within 2 s: the server ends that stream with events.closing
+  const client = createEventsClient({
+    url, users: [alice], withCredentials: true, getToken: () => signJwt({ sub: alice, exp: nowS() + (++tokens === 1 ? 2 : 600) }, HS)
+  })
+  t.teardown(() => client.close())
+  const received: string[] = []
+  client.on('stream.created', (data, meta) => { received.push(meta.id); t.equal(data.sender, alice) })
+  const publisher = { authorization: `Bearer ${signJwt({ sub: 'backend', scope: 'events:publish', exp: nowS() + 600 }, HS)}` }
+  const created = (id: string) => ({ event: 'stream.created', data: { id, sender: alice, recipient: bob } })
+  await waitUntil('open', () => client.state === 'open')
+  const ids = await publishIds(url, [created('e-1')], publisher)
+  await waitUntil('a second token', () => tokens === 2, 10_000)
+  ids.push(...await publishIds(url, [created('e-2')], publisher))
+  await waitUntil('2 events', () => received.length === 2)
+  t.same(received, ids)
+})
+
+t.test('a resume from an id older than the history: onResync, and the next resume starts at the resync id', async t => {
+  const { url } = await startApp(t)
+  const [first] = await publishIds(url, [cancelled('a')])
+  const resyncs: string[] = []
+  const client = createEventsClient({ url, all: true, lastEventId: '1-0', onResync: r => resyncs.push(r.reason) })
+  t.teardown(() => client.close())
+  await waitUntil('resync', () => resyncs.length === 1)
+  t.equal(client.lastEventId, first, 'the resync carries the newest id')
+})
+
+t.test('403 closes the client at once', async t => {
+  const { url } = await startApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: SECRET })
+  const statuses: number[] = []
+  const token = signJwt({ sub: randomAccountId(), exp: nowS() + 600 }, { alg: 'HS256', secret: SECRET })
+  const client = createEventsClient({ url, users: [randomAccountId()], getToken: () => token, onAuthError: s => statuses.push(s) })
+  await waitUntil('closed', () => client.state === 'closed')
+  t.same(statuses, [403])
 })
