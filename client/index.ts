@@ -73,7 +73,6 @@ export function createEventsClient (options: ClientOptions) {
   }
   const backoffMs = () => Math.max(serverRetryMs, random() * Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** attempt++))
   const schedule = (ms: number) => {
-    if (isClosed()) return
     setState('waiting')
     cancel(timer)
     timer = later(connect, ms)

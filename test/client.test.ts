@@ -1,3 +1,6 @@
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import t from 'tap'
@@ -189,4 +192,32 @@ t.test('403 closes the client at once', async t => {
   const client = createEventsClient({ url, users: [randomAccountId()], getToken: () => token, onAuthError: s => statuses.push(s) })
   await waitUntil('closed', () => client.state === 'closed')
   t.same(statuses, [403])
+})
+
+t.test('an event whose id is not newer than the last is dropped; a 404 waits the backoff; update after close opens nothing', async t => {
+  // A server of the test's own, on a real socket: ours never sends an id twice.
+  const server = createServer((request, response) => {
+    if (!request.url?.startsWith('/events/subscribe')) { response.writeHead(404).end(); return }
+    response.writeHead(200, { 'content-type': 'text/event-stream' })
+    response.end(['5-0', '4-9', '5-0', '6-0'].map(id => `id: ${id}\nevent: stream.cancelled\ndata: {"streamId":"a"}\n\n`).join(''))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const clock = manualClock()
+  const client = createEventsClient({ url: base, all: true, random: () => 1, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) })
+  const received: string[] = []
+  client.on('stream.cancelled', (_data, meta) => received.push(meta.id))
+  await waitUntil('the stream ended and a retry is scheduled', () => client.state === 'waiting')
+  t.same(received, ['5-0', '6-0'])
+  client.close()
+  client.update({ all: true })
+  t.equal(client.state, 'closed', 'a closed client stays closed')
+
+  const lost = createEventsClient({ url: `${base}/elsewhere/`, all: true, random: () => 1, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) })
+  t.teardown(() => lost.close())
+  const asked = clock.asked.length
+  await waitUntil('a 404 waits', () => lost.state === 'waiting')
+  t.same(clock.asked.slice(asked).filter(ms => ms < 30_000), [1000], 'no Retry-After: the backoff alone')
 })
