@@ -41,8 +41,9 @@ export function isNewer (id: string | undefined, than: string | undefined): bool
 export function subscribeUrl (base: string, filters: Filters): string {
   const url = new URL(base)
   if (!url.pathname.endsWith(SUBSCRIBE_PATH)) url.pathname = url.pathname.replace(/\/$/, '') + SUBSCRIBE_PATH
-  if (filters.streams?.length) url.searchParams.set(QUERY.streams, filters.streams.join(','))
-  if (filters.users?.length) url.searchParams.set(QUERY.users, filters.users.join(','))
+  // One parameter per value (`streams=1&streams=2`): the server reads a comma as part of an id.
+  for (const id of filters.streams ?? []) url.searchParams.append(QUERY.streams, String(id))
+  for (const user of filters.users ?? []) url.searchParams.append(QUERY.users, user)
   if (filters.all) url.searchParams.set(QUERY.all, 'true')
   return url.href
 }

@@ -37,8 +37,8 @@ t.test('ids compare as numbers; urls gain the subscribe path unless they have it
   t.notOk(isNewer('9-5', '9-5'))
   t.notOk(isNewer('junk', undefined))
   t.ok(isNewer('1-0', undefined))
-  t.equal(subscribeUrl('https://x.test/', { streams: [1, '2'], users: ['G'], all: true }),
-    'https://x.test/events/subscribe?streams=1%2C2&users=G&all=true')
+  t.equal(subscribeUrl('https://x.test/', { streams: [1, '2'], users: ['GA', 'GB'], all: true }),
+    'https://x.test/events/subscribe?streams=1&streams=2&users=GA&users=GB&all=true')
   t.equal(subscribeUrl('https://x.test/v1/events/subscribe', {}), 'https://x.test/v1/events/subscribe')
 })
 
