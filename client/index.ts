@@ -131,12 +131,14 @@ export function createEventsClient (options: ClientOptions) {
           dispatch(event, id!, parsed)
         }
       })
+      // A reader, not `for await`: Safari's streams are not async iterable.
+      const reader = response.body.getReader()
       const decoder = new TextDecoder()
-      for await (const chunk of response.body) {
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
         armDeadline()
-        parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }))
-        // The token expired: leaving the loop cancels the body (an abort from inside it would hang it).
-        if (reconnectNow) break
+        parser.feed(decoder.decode(chunk.value, { stream: true }))
+        // The token expired: cancel the body from here (an abort from inside the read would hang it).
+        if (reconnectNow) { void reader.cancel(); break }
       }
     } catch (error) {
       if (!controller.signal.aborted || controller.signal.reason instanceof Error) options.onError?.(error)
