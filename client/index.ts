@@ -3,7 +3,8 @@
 import { createParser } from 'eventsource-parser'
 import { CLOSING, QUERY, RESYNC, SUBSCRIBE_PATH, DEFAULT_HEARTBEAT_MS, type ControlEventData, type EventData, type EventType } from '../services/protocol.js'
 
-export type ClientState = 'connecting' | 'open' | 'waiting' | 'closed'
+/** `connecting` covers a reconnect that waits its backoff too. */
+export type ClientState = 'connecting' | 'open' | 'closed'
 export interface Filters { streams?: Array<string | number>, users?: string[], all?: boolean }
 export interface EventMeta { id: string, type: string }
 type Handler<K extends EventType | '*'> = (data: K extends EventType ? EventData[K] : unknown, meta: EventMeta) => void
@@ -17,6 +18,8 @@ export interface ClientOptions extends Filters {
   onResync?: (data: ControlEventData[typeof RESYNC]) => void
   onAuthError?: (status: number) => void
   onStateChange?: (state: ClientState) => void
+  /** An `events.closing` arrived (the token expired): called before the reconnect with a fresh token. */
+  onClosing?: (data: ControlEventData[typeof CLOSING]) => void
   onError?: (error: unknown) => void
   /** Injectable for tests: timers and the random source of the jitter. */
   setTimeout?: (fn: () => void, ms: number) => unknown
@@ -27,6 +30,8 @@ export interface ClientOptions extends Filters {
 
 const MIN_BACKOFF_MS = 1000
 const MAX_BACKOFF_MS = 30_000
+/** The abort reason of a stream the client itself lets go (a reconnect or close()), not a failure to report. */
+const REPLACED = 'replaced'
 
 /** Ids are `<ms>-<seq>`: compare them as numbers; an id that is not one never counts as newer. */
 export function isNewer (id: string | undefined, than: string | undefined): boolean {
@@ -74,7 +79,7 @@ export function createEventsClient (options: ClientOptions) {
   }
   const backoffMs = () => Math.max(serverRetryMs, random() * Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** attempt++))
   const schedule = (ms: number) => {
-    setState('waiting')
+    setState('connecting')
     cancel(timer)
     timer = later(connect, ms)
   }
@@ -89,7 +94,7 @@ export function createEventsClient (options: ClientOptions) {
   async function connect (): Promise<void> {
     if (isClosed()) return
     setState('connecting')
-    abort?.abort()
+    abort?.abort(REPLACED)
     const controller = abort = new AbortController()
     let opened = false
     let reconnectNow = false
@@ -118,8 +123,12 @@ export function createEventsClient (options: ClientOptions) {
       const parser = createParser({
         onRetry: ms => { serverRetryMs = ms },
         onEvent: ({ id, event = 'message', data }) => {
-          if (event === CLOSING) { reconnectNow = true; return }
           const parsed: unknown = JSON.parse(data)
+          if (event === CLOSING) {
+            reconnectNow = true
+            options.onClosing?.(parsed as ControlEventData[typeof CLOSING])
+            return
+          }
           if (event === RESYNC) {
             // The resync's own id is the newest event: the next resume starts there (none: from now).
             lastEventId = isNewer(id, undefined) ? id : undefined
@@ -141,7 +150,8 @@ export function createEventsClient (options: ClientOptions) {
         if (reconnectNow) { void reader.cancel(); break }
       }
     } catch (error) {
-      if (!controller.signal.aborted || controller.signal.reason instanceof Error) options.onError?.(error)
+      // Not the aborts of update() and close(): only a failure, or a stream found dead.
+      if (controller.signal.reason !== REPLACED) options.onError?.(error)
     } finally {
       cancel(deadTimer)
     }
@@ -155,7 +165,7 @@ export function createEventsClient (options: ClientOptions) {
     setState('closed')
     cancel(timer)
     cancel(deadTimer)
-    abort?.abort()
+    abort?.abort(REPLACED)
   }
 
   queueMicrotask(() => void connect())

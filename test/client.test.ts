@@ -16,20 +16,31 @@ async function publishIds (url: string, events: unknown[], headers: Record<strin
   return body.ids
 }
 
-/** A clock the test advances: timers wait until `fire()` runs them, and record what they asked for. */
+/**
+ * A clock the test runs: timers wait until `fire()` runs them, and record what they asked for; `now`
+ * moves only when the test moves `time`. `options` are the client's options that take it.
+ */
 function manualClock () {
   const pending = new Map<number, { fn: () => void, ms: number }>()
   let next = 0
-  return {
+  const clock = {
     asked: [] as number[],
-    setTimeout (fn: () => void, ms: number) { pending.set(++next, { fn, ms }); this.asked.push(ms); return next },
-    clearTimeout (handle: unknown) { pending.delete(handle as number) },
-    /** Runs the timers that asked for at least `minMs` (the reconnect ones, not the heartbeat deadline). */
+    /** Runs the timers whose delay passes `filter` (a reconnect's, say, not the heartbeat deadline's). */
     fire (filter: (ms: number) => boolean = () => true) {
       for (const [handle, timer] of pending) if (filter(timer.ms)) { pending.delete(handle); timer.fn() }
+    },
+    /** Whether a timer whose delay passes `filter` is waiting. */
+    waits (filter: (ms: number) => boolean) { return [...pending.values()].some(timer => filter(timer.ms)) },
+    options: {
+      setTimeout (fn: () => void, ms: number) { pending.set(++next, { fn, ms }); clock.asked.push(ms); return next },
+      clearTimeout (handle: unknown) { pending.delete(handle as number) },
     }
   }
+  return clock
 }
+
+/** The default heartbeat deadline (30 s) is the only timer of 30 s or more that the tests below leave waiting. */
+const reconnect = (ms: number) => ms < 30_000
 
 t.test('ids compare as numbers; urls gain the subscribe path unless they have it', async t => {
   t.ok(isNewer('10-0', '9-5'))
@@ -51,7 +62,7 @@ t.test('typed delivery, then a dropped socket resumes with nothing lost or doubl
   const clock = manualClock()
   const states: ClientState[] = []
   const client = createEventsClient({
-    url, streams: ['a'], setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock),
+    url, streams: ['a'], ...clock.options,
     random: () => 0.5, onStateChange: s => states.push(s)
   })
   t.teardown(() => client.close())
@@ -64,26 +75,27 @@ t.test('typed delivery, then a dropped socket resumes with nothing lost or doubl
   await waitUntil('2 events', () => received.length === 2)
 
   for (const socket of sockets) socket.destroy() // the network drops under the event stream
-  await waitUntil('waiting', () => client.state === 'waiting')
+  await waitUntil('a reconnect waits', () => clock.waits(reconnect))
+  t.equal(client.state, 'connecting', 'a reconnect that waits is connecting')
   const missed = await publishIds(url, [cancelled('a'), cancelled('a')])
-  clock.fire(ms => ms < 30_000)
+  clock.fire(reconnect)
   await waitUntil('4 events', () => received.length === 4)
   t.same(received, [...before, ...missed])
   t.same(all, Array(4).fill('stream.cancelled'))
   t.equal(client.lastEventId, missed[1])
-  t.ok(states.includes('waiting') && states.at(-1) === 'open')
+  t.same(states, ['open', 'connecting', 'open'])
 })
 
 t.test('backoff: full jitter, exponential up to 30 s, never below the server retry', async t => {
   const clock = manualClock()
   let attempts = 0
   const client = createEventsClient({
-    url: 'http://127.0.0.1:1', random: () => 1, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock),
+    url: 'http://127.0.0.1:1', random: () => 1, ...clock.options,
     fetch: async () => { attempts++; throw new TypeError('connection refused') }
   })
   t.teardown(() => client.close())
   for (let n = 1; n <= 7; n++) {
-    await waitUntil(`attempt ${n}`, () => attempts === n && client.state === 'waiting')
+    await waitUntil(`attempt ${n}`, () => attempts === n && clock.waits(() => true))
     clock.fire()
   }
   t.same(clock.asked, [1000, 2000, 4000, 8000, 16000, 30000, 30000])
@@ -105,9 +117,9 @@ t.test('429 waits at least Retry-After before trying again', async t => {
   t.teardown(() => first.close())
   await waitUntil('first open', () => first.state === 'open')
   const clock = manualClock()
-  const client = createEventsClient({ url, all: true, random: () => 0, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) })
+  const client = createEventsClient({ url, all: true, random: () => 0, ...clock.options })
   t.teardown(() => client.close())
-  await waitUntil('waiting', () => client.state === 'waiting')
+  await waitUntil('a retry waits', () => clock.waits(() => true))
   t.ok(clock.asked[0]! >= 1000, `waits ${clock.asked[0]} ms, the server's Retry-After at least`)
 })
 
@@ -128,7 +140,7 @@ t.test('a dead stream (no heartbeat in time) is aborted and reconnected; update(
   const errors: unknown[] = []
   const client = createEventsClient({
     url, streams: ['a'], heartbeatTimeoutMs: 123_456, random: () => 0, onError: e => errors.push(e),
-    setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock)
+    ...clock.options
   })
   t.teardown(() => client.close())
   const received: string[] = []
@@ -136,7 +148,7 @@ t.test('a dead stream (no heartbeat in time) is aborted and reconnected; update(
   client.on('stream.cancelled', handler)
   await waitUntil('open', () => client.state === 'open')
   clock.fire(ms => ms === 123_456)
-  await waitUntil('waiting', () => client.state === 'waiting')
+  await waitUntil('a reconnect waits', () => clock.waits(ms => ms !== 123_456))
   t.equal(errors.length, 1, 'the dead stream is reported')
   clock.fire(ms => ms !== 123_456)
   await waitUntil('open again', () => client.state === 'open')
@@ -150,6 +162,7 @@ t.test('a dead stream (no heartbeat in time) is aborted and reconnected; update(
   await waitUntil('delivered', () => client.lastEventId !== undefined)
   client.close()
   t.equal(client.state, 'closed')
+  t.equal(errors.length, 1, 'neither update() nor close() is an error')
 })
 
 t.test('events.closing: a fresh token and a reconnect from the last id, nothing lost or doubled', async t => {
@@ -158,9 +171,12 @@ t.test('events.closing: a fresh token and a reconnect from the last id, nothing 
   const alice = randomAccountId()
   const bob = randomAccountId()
   let tokens = 0
+  // When the client is told, and how many tokens it had asked for by then: the fresh one comes after.
+  const closings: Array<{ reason: string, tokens: number }> = []
   // the first token expires within 2 s: the server ends that stream with events.closing
   const client = createEventsClient({
-    url, users: [alice], withCredentials: true, getToken: () => signJwt({ sub: alice, exp: nowS() + (++tokens === 1 ? 2 : 600) }, HS)
+    url, users: [alice], withCredentials: true, getToken: () => signJwt({ sub: alice, exp: nowS() + (++tokens === 1 ? 2 : 600) }, HS),
+    onClosing: ({ reason }) => closings.push({ reason, tokens })
   })
   t.teardown(() => client.close())
   const received: string[] = []
@@ -173,6 +189,7 @@ t.test('events.closing: a fresh token and a reconnect from the last id, nothing 
   ids.push(...await publishIds(url, [created('e-2')], publisher))
   await waitUntil('2 events', () => received.length === 2)
   t.same(received, ids)
+  t.same(closings, [{ reason: 'token_expired', tokens: 1 }], 'onClosing, before the fresh token')
 })
 
 t.test('a resume from an id older than the history: onResync, and the next resume starts at the resync id', async t => {
@@ -206,18 +223,18 @@ t.test('an event whose id is not newer than the last is dropped; a 404 waits the
   t.teardown(() => server.close())
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const clock = manualClock()
-  const client = createEventsClient({ url: base, all: true, random: () => 1, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) })
+  const client = createEventsClient({ url: base, all: true, random: () => 1, ...clock.options })
   const received: string[] = []
   client.on('stream.cancelled', (_data, meta) => received.push(meta.id))
-  await waitUntil('the stream ended and a retry is scheduled', () => client.state === 'waiting')
+  await waitUntil('the stream ended and a retry is scheduled', () => clock.waits(() => true))
   t.same(received, ['5-0', '6-0'])
   client.close()
   client.update({ all: true })
   t.equal(client.state, 'closed', 'a closed client stays closed')
 
-  const lost = createEventsClient({ url: `${base}/elsewhere/`, all: true, random: () => 1, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) })
+  const lost = createEventsClient({ url: `${base}/elsewhere/`, all: true, random: () => 1, ...clock.options })
   t.teardown(() => lost.close())
   const asked = clock.asked.length
-  await waitUntil('a 404 waits', () => lost.state === 'waiting')
-  t.same(clock.asked.slice(asked).filter(ms => ms < 30_000), [1000], 'no Retry-After: the backoff alone')
+  await waitUntil('a 404 waits', () => clock.waits(() => true))
+  t.same(clock.asked.slice(asked).filter(reconnect), [1000], 'no Retry-After: the backoff alone')
 })
