@@ -21,9 +21,12 @@ export interface ClientOptions extends Filters {
   /** An `events.closing` arrived (the token expired): called before the reconnect with a fresh token. */
   onClosing?: (data: ControlEventData[typeof CLOSING]) => void
   onError?: (error: unknown) => void
-  /** Injectable for tests: timers and the random source of the jitter. */
+  /** Where `online` and `pageshow` are heard: the window by default; Node has none (tests pass an EventTarget). */
+  events?: EventTarget
+  /** Injectable for tests: timers, the clock and the random source of the jitter. */
   setTimeout?: (fn: () => void, ms: number) => unknown
   clearTimeout?: (handle: unknown) => void
+  now?: () => number
   random?: () => number
   fetch?: typeof fetch
 }
@@ -32,6 +35,8 @@ const MIN_BACKOFF_MS = 1000
 const MAX_BACKOFF_MS = 30_000
 /** The abort reason of a stream the client itself lets go (a reconnect or close()), not a failure to report. */
 const REPLACED = 'replaced'
+/** The network is back, or the page is back (from sleep or the back-forward cache): check the stream now. */
+const WAKE_EVENTS = ['online', 'pageshow'] as const
 
 /** Ids are `<ms>-<seq>`: compare them as numbers; an id that is not one never counts as newer. */
 export function isNewer (id: string | undefined, than: string | undefined): boolean {
@@ -56,9 +61,12 @@ export function subscribeUrl (base: string, filters: Filters): string {
 export function createEventsClient (options: ClientOptions) {
   const later = options.setTimeout ?? ((fn, ms) => setTimeout(fn, ms))
   const cancel = options.clearTimeout ?? (handle => clearTimeout(handle as ReturnType<typeof setTimeout>))
+  const now = options.now ?? Date.now
   const random = options.random ?? Math.random
   const doFetch = options.fetch ?? fetch
   const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 2 * DEFAULT_HEARTBEAT_MS
+  // Outside a browser globalThis has no addEventListener: nothing to listen to.
+  const wakeEvents = (options.events ?? globalThis) as Partial<EventTarget>
   const handlers = new Map<string, Set<Handler<EventType | '*'>>>()
   let filters: Filters = { streams: options.streams, users: options.users, all: options.all }
   let lastEventId = options.lastEventId
@@ -67,8 +75,10 @@ export function createEventsClient (options: ClientOptions) {
   let serverRetryMs = 0
   let authFailures = 0
   let abort: AbortController | undefined
+  /** The scheduled reconnect, while one waits. */
   let timer: unknown
   let deadTimer: unknown
+  let lastByteAt = 0
 
   // a function, so that TypeScript does not narrow `state` across the awaits
   const isClosed = () => state === 'closed'
@@ -80,12 +90,17 @@ export function createEventsClient (options: ClientOptions) {
   const backoffMs = () => Math.max(serverRetryMs, random() * Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** attempt++))
   const schedule = (ms: number) => {
     setState('connecting')
-    cancel(timer)
     timer = later(connect, ms)
   }
   const armDeadline = () => {
+    lastByteAt = now()
     cancel(deadTimer)
     deadTimer = later(() => abort?.abort(new Error('no heartbeat')), heartbeatTimeoutMs)
+  }
+  // A waiting reconnect goes now; an open stream silent for longer than the heartbeat interval
+  // (half the timeout) is taken as dead at once, not at its deadline.
+  const check = () => {
+    if (timer !== undefined || (state === 'open' && now() - lastByteAt > heartbeatTimeoutMs / 2)) void connect()
   }
   const dispatch = (type: string, id: string, data: unknown) => {
     for (const key of [type, '*']) for (const handler of handlers.get(key) ?? []) handler(data as never, { id, type })
@@ -93,6 +108,8 @@ export function createEventsClient (options: ClientOptions) {
 
   async function connect (): Promise<void> {
     if (isClosed()) return
+    cancel(timer)
+    timer = undefined
     setState('connecting')
     abort?.abort(REPLACED)
     const controller = abort = new AbortController()
@@ -166,8 +183,10 @@ export function createEventsClient (options: ClientOptions) {
     cancel(timer)
     cancel(deadTimer)
     abort?.abort(REPLACED)
+    for (const type of WAKE_EVENTS) wakeEvents.removeEventListener?.(type, check)
   }
 
+  for (const type of WAKE_EVENTS) wakeEvents.addEventListener?.(type, check)
   queueMicrotask(() => void connect())
   return {
     get state () { return state },

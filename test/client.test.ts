@@ -25,6 +25,7 @@ function manualClock () {
   let next = 0
   const clock = {
     asked: [] as number[],
+    time: 0,
     /** Runs the timers whose delay passes `filter` (a reconnect's, say, not the heartbeat deadline's). */
     fire (filter: (ms: number) => boolean = () => true) {
       for (const [handle, timer] of pending) if (filter(timer.ms)) { pending.delete(handle); timer.fn() }
@@ -34,6 +35,7 @@ function manualClock () {
     options: {
       setTimeout (fn: () => void, ms: number) { pending.set(++next, { fn, ms }); clock.asked.push(ms); return next },
       clearTimeout (handle: unknown) { pending.delete(handle as number) },
+      now: () => clock.time
     }
   }
   return clock
@@ -237,4 +239,48 @@ t.test('an event whose id is not newer than the last is dropped; a 404 waits the
   const asked = clock.asked.length
   await waitUntil('a 404 waits', () => clock.waits(() => true))
   t.same(clock.asked.slice(asked).filter(reconnect), [1000], 'no Retry-After: the backoff alone')
+})
+
+/** A real EventTarget, standing in for the window in Node, that counts the listeners it holds. */
+class CountingTarget extends EventTarget {
+  listeners = 0
+  override addEventListener (...args: Parameters<EventTarget['addEventListener']>) { this.listeners++; super.addEventListener(...args) }
+  override removeEventListener (...args: Parameters<EventTarget['removeEventListener']>) { this.listeners--; super.removeEventListener(...args) }
+}
+
+t.test('online and pageshow: a silent open stream is replaced at once, a waiting reconnect goes now; close() stops listening', async t => {
+  const { url, app } = await startApp(t)
+  const sockets = new Set<Socket>()
+  app.server.on('request', (request: IncomingMessage) => {
+    if (request.url?.startsWith('/events/subscribe')) sockets.add(request.socket)
+  })
+  const clock = manualClock()
+  const window = new CountingTarget()
+  // a heartbeat interval of 30 s (half the timeout), and a deadline the reconnect filter leaves alone
+  const client = createEventsClient({ url, streams: ['a'], heartbeatTimeoutMs: 60_000, random: () => 1, events: window, ...clock.options })
+  const received: string[] = []
+  client.on('stream.cancelled', (_data, meta) => received.push(meta.id))
+  t.equal(window.listeners, 2)
+  await waitUntil('open', () => client.state === 'open')
+  const ids = await publishIds(url, [cancelled('a')])
+  await waitUntil('1 event', () => received.length === 1)
+
+  window.dispatchEvent(new Event('online'))
+  t.equal(client.state, 'open', 'a stream that sent a byte within the heartbeat interval is left alone')
+  clock.time += 30_001
+  window.dispatchEvent(new Event('pageshow'))
+  t.equal(client.state, 'connecting', 'silent for longer than the heartbeat interval: replaced at once')
+  window.dispatchEvent(new Event('online'))
+  await waitUntil('open again', () => client.state === 'open')
+  t.equal(sockets.size, 2, 'one new stream, not one per event')
+
+  for (const socket of sockets) socket.destroy()
+  await waitUntil('a reconnect waits', () => clock.waits(reconnect))
+  ids.push(...await publishIds(url, [cancelled('a'), cancelled('a')]))
+  window.dispatchEvent(new Event('online'))
+  t.notOk(clock.waits(reconnect), 'the backoff is cancelled: the reconnect goes now')
+  await waitUntil('3 events', () => received.length === 3)
+  t.same(received, ids, 'nothing lost or doubled')
+  client.close()
+  t.equal(window.listeners, 0)
 })
