@@ -1,11 +1,14 @@
 import { once } from 'node:events'
-import { createServer } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import t from 'tap'
-import { createEventsClient, isNewer, subscribeUrl, type ClientState } from '../client/index.js'
+import t, { type Test } from 'tap'
+import { createEventsClient, isNewer, subscribeUrl, type ClientState, type EventsClient } from '../client/index.js'
 import { publish, randomAccountId, startApp, waitUntil } from './helpers/app.js'
+import { startDeploy } from './helpers/deploy.js'
+import { redisAnswers } from './helpers/redis.js'
+import { openStream } from './helpers/sse-client.js'
 import { nowS, signJwt } from './helpers/jwt.js'
 
 const cancelled = (streamId: string) => ({ event: 'stream.cancelled', data: { streamId } })
@@ -14,6 +17,22 @@ async function publishIds (url: string, events: unknown[], headers: Record<strin
   const { status, body } = await publish(url, events, headers)
   if (status !== 202) throw new Error(`publish failed: ${status}`)
   return body.ids
+}
+
+/** The sockets of the event streams `server` has been asked for so far. */
+function streamSockets (server: Server): Set<Socket> {
+  const sockets = new Set<Socket>()
+  server.on('request', (request: IncomingMessage) => {
+    if (request.url?.startsWith('/events/subscribe')) sockets.add(request.socket)
+  })
+  return sockets
+}
+
+/** The ids of the `stream.cancelled` events `client` delivers, in order. */
+function receivedIds (client: EventsClient): string[] {
+  const ids: string[] = []
+  client.on('stream.cancelled', (_data, meta) => ids.push(meta.id))
+  return ids
 }
 
 /**
@@ -57,10 +76,7 @@ t.test('ids compare as numbers; urls gain the subscribe path unless they have it
 
 t.test('typed delivery, then a dropped socket resumes with nothing lost or doubled', async t => {
   const { url, app } = await startApp(t)
-  const sockets = new Set<Socket>()
-  app.server.on('request', (request: IncomingMessage) => {
-    if (request.url?.startsWith('/events/subscribe')) sockets.add(request.socket)
-  })
+  const sockets = streamSockets(app.server)
   const clock = manualClock()
   const states: ClientState[] = []
   const client = createEventsClient({
@@ -111,18 +127,6 @@ t.test('401 calls onAuthError and retries once with a fresh token; a second 401 
   const client = createEventsClient({ url, all: true, getToken: () => 'not-a-jwt', onAuthError: s => statuses.push(s) })
   await waitUntil('closed', () => client.state === 'closed')
   t.same(statuses, [401, 401])
-})
-
-t.test('429 waits at least Retry-After before trying again', async t => {
-  const { url } = await startApp(t, { SUBSCRIBE_RATE_PER_MINUTE: '1' })
-  const first = createEventsClient({ url, all: true })
-  t.teardown(() => first.close())
-  await waitUntil('first open', () => first.state === 'open')
-  const clock = manualClock()
-  const client = createEventsClient({ url, all: true, random: () => 0, ...clock.options })
-  t.teardown(() => client.close())
-  await waitUntil('a retry waits', () => clock.waits(() => true))
-  t.ok(clock.asked[0]! >= 1000, `waits ${clock.asked[0]} ms, the server's Retry-After at least`)
 })
 
 t.test('a bad resume id: onResync, then live', async t => {
@@ -250,16 +254,12 @@ class CountingTarget extends EventTarget {
 
 t.test('online and pageshow: a silent open stream is replaced at once, a waiting reconnect goes now; close() stops listening', async t => {
   const { url, app } = await startApp(t)
-  const sockets = new Set<Socket>()
-  app.server.on('request', (request: IncomingMessage) => {
-    if (request.url?.startsWith('/events/subscribe')) sockets.add(request.socket)
-  })
+  const sockets = streamSockets(app.server)
   const clock = manualClock()
   const window = new CountingTarget()
   // a heartbeat interval of 30 s (half the timeout), and a deadline the reconnect filter leaves alone
   const client = createEventsClient({ url, streams: ['a'], heartbeatTimeoutMs: 60_000, random: () => 1, events: window, ...clock.options })
-  const received: string[] = []
-  client.on('stream.cancelled', (_data, meta) => received.push(meta.id))
+  const received = receivedIds(client)
   t.equal(window.listeners, 2)
   await waitUntil('open', () => client.state === 'open')
   const ids = await publishIds(url, [cancelled('a')])
@@ -283,4 +283,80 @@ t.test('online and pageshow: a silent open stream is replaced at once, a waiting
   t.same(received, ids, 'nothing lost or doubled')
   client.close()
   t.equal(window.listeners, 0)
+})
+
+t.test('a 429 with Retry-After (another stream holds the only place) waits that long, then resumes: nothing lost or doubled', async t => {
+  const { url, app } = await startApp(t, { MAX_CONNECTIONS_PER_IP: '1' })
+  const sockets = streamSockets(app.server)
+  const clock = manualClock()
+  const client = createEventsClient({ url, streams: ['a'], random: () => 0, ...clock.options })
+  t.teardown(() => client.close())
+  const received = receivedIds(client)
+  await waitUntil('open', () => client.state === 'open')
+  const ids = await publishIds(url, [cancelled('a')])
+  await waitUntil('1 event', () => received.length === 1)
+
+  for (const socket of sockets) socket.destroy()
+  await waitUntil('the place is free', () => app.connectionLimits.openFrom('127.0.0.1') === 0 && clock.waits(reconnect))
+  const other = await openStream(`${url}/events/subscribe?all=true`) // another tab takes the place
+  t.teardown(() => other.close())
+  t.equal(other.status, 200)
+  clock.fire(reconnect)
+  await waitUntil('the Retry-After wait', () => clock.waits(ms => ms === 10_000))
+  t.equal(client.state, 'connecting')
+  ids.push(...await publishIds(url, [cancelled('a'), cancelled('a')]))
+  other.close()
+  await waitUntil('the place is free again', () => app.connectionLimits.openFrom('127.0.0.1') === 0)
+  clock.fire(ms => ms === 10_000)
+  await waitUntil('3 events', () => received.length === 3)
+  t.same(received, ids, 'nothing lost or doubled')
+})
+
+/** A client of a deploy's restarting instance, on the manual clock, open, with one event received from the replica. */
+async function followDeploy (t: Test, env: Record<string, string> = {}) {
+  const deploy = await startDeploy(t, env)
+  const clock = manualClock()
+  const client = createEventsClient({ url: deploy.url, streams: ['a'], random: () => 0, ...clock.options })
+  t.teardown(() => client.close())
+  const received = receivedIds(client)
+  await waitUntil('open', () => client.state === 'open')
+  const ids = await publishIds(deploy.replica.url, [cancelled('a')])
+  await waitUntil('1 event', () => received.length === 1)
+  return { deploy, clock, client, received, ids }
+}
+
+t.test('a restart (same port, history in Redis): refused while down, then resumed, nothing lost or doubled', async t => {
+  if (!await redisAnswers(t)) return
+  const { deploy, clock, client, received, ids } = await followDeploy(t)
+  await deploy.stop()
+  await waitUntil('a reconnect waits', () => clock.waits(reconnect))
+  ids.push(...await publishIds(deploy.replica.url, [cancelled('a')]))
+  clock.fire(reconnect) // nothing listens on the port: refused, and it tries again later
+  await waitUntil('another reconnect waits', () => clock.waits(reconnect))
+  t.equal(client.state, 'connecting')
+  await deploy.start()
+  ids.push(...await publishIds(deploy.replica.url, [cancelled('a')]))
+  clock.fire(reconnect)
+  await waitUntil('3 events', () => received.length === 3)
+  t.same(received, ids, 'nothing lost or doubled')
+})
+
+t.test('a drain: the retry hint is waited for, the draining instance sends the client away again, the new one replays; nothing lost or doubled', async t => {
+  if (!await redisAnswers(t)) return
+  const { deploy, clock, received, ids } = await followDeploy(t, { DRAIN_DELAY_MS: '0', DRAIN_WINDOW_MS: '0', RETRY_MS: '1000' })
+  const sockets = streamSockets(deploy.instance.app.server)
+  const drained = deploy.instance.app.drain()
+  await waitUntil('a reconnect waits', () => clock.waits(reconnect))
+  t.ok(clock.asked.at(-1)! >= 500, `it waits ${clock.asked.at(-1)} ms: the retry hint (RETRY_MS with jitter), not the random 0`)
+  ids.push(...await publishIds(deploy.replica.url, [cancelled('a')]))
+  clock.fire(reconnect) // still draining: told to retry, and ended
+  await waitUntil('sent away', () => clock.waits(reconnect))
+  t.equal(sockets.size, 1, 'it came back to the draining instance once')
+  await drained
+  await deploy.stop()
+  ids.push(...await publishIds(deploy.replica.url, [cancelled('a')]))
+  await deploy.start()
+  clock.fire(reconnect)
+  await waitUntil('3 events', () => received.length === 3)
+  t.same(received, ids, 'nothing lost or doubled')
 })
