@@ -2,6 +2,7 @@
 // the token travels in the Authorization header and reconnects are ours to schedule.
 import { createParser } from 'eventsource-parser'
 import { CLOSING, QUERY, RESYNC, SUBSCRIBE_PATH, DEFAULT_HEARTBEAT_MS, type ControlEventData, type EventData, type EventType } from '../services/protocol.js'
+import { createSharedClient, type TabOptions } from './tabs.js'
 
 /** `connecting` covers a reconnect that waits its backoff too. */
 export type ClientState = 'connecting' | 'open' | 'closed'
@@ -9,7 +10,7 @@ export interface Filters { streams?: Array<string | number>, users?: string[], a
 export interface EventMeta { id: string, type: string }
 type Handler<K extends EventType | '*'> = (data: K extends EventType ? EventData[K] : unknown, meta: EventMeta) => void
 
-export interface ClientOptions extends Filters {
+export interface ClientOptions extends Filters, TabOptions {
   url: string
   getToken?: () => string | undefined | Promise<string | undefined>
   withCredentials?: boolean
@@ -58,7 +59,8 @@ export function subscribeUrl (base: string, filters: Filters): string {
   return url.href
 }
 
-export function createEventsClient (options: ClientOptions) {
+export function createEventsClient (options: ClientOptions): EventsClient {
+  if (options.shareAcrossTabs === true) return createSharedClient(options, { connect: createEventsClient, isNewer })
   const later = options.setTimeout ?? ((fn, ms) => setTimeout(fn, ms))
   const cancel = options.clearTimeout ?? (handle => clearTimeout(handle as ReturnType<typeof setTimeout>))
   const now = options.now ?? Date.now
@@ -202,4 +204,13 @@ export function createEventsClient (options: ClientOptions) {
     close
   }
 }
-export type EventsClient = ReturnType<typeof createEventsClient>
+/** The same whether this tab holds the stream or, with shareAcrossTabs, another tab does. */
+export interface EventsClient {
+  readonly state: ClientState
+  readonly lastEventId: string | undefined
+  on<K extends EventType | '*'> (type: K, handler: Handler<K>): void
+  off<K extends EventType | '*'> (type: K, handler: Handler<K>): void
+  /** New filters: one reconnect, resuming from the last id. */
+  update (filters: Filters): void
+  close (): void
+}

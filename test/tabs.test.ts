@@ -1,0 +1,191 @@
+import type { IncomingMessage } from 'node:http'
+import t, { type Test } from 'tap'
+import type { BrowserContext, Page } from 'playwright-core'
+import { createEventsClient } from '../client/index.js'
+import { publish, randomAccountId, startApp, waitUntil, type RunningApp } from './helpers/app.js'
+import { browserInstalled, launchBrowser } from './helpers/browser.js'
+import { bundlePage, servePage } from './helpers/page-bundle.js'
+
+// shareAcrossTabs: the tabs of one browser context (one origin: shared locks, BroadcastChannel and
+// localStorage) share one stream to a real service; test/pages/tabs-page.ts is each tab.
+t.setTimeout(120_000)
+const TOKEN = 'tabs-test-publish-token-0123456'
+/** A guard against a hang, never a measurement. */
+const GUARD_MS = 15_000
+
+const cancelled = (streamId: string) => ({ event: 'stream.cancelled', data: { streamId } })
+
+async function publishEvents (url: string, events: unknown[]): Promise<string[]> {
+  const { status, body } = await publish(url, events, { authorization: `Bearer ${TOKEN}` })
+  if (status !== 202) throw new Error(`publish answered ${status}: ${JSON.stringify(body)}`)
+  return body.ids
+}
+
+interface Subscribe { streams: string[], users: string[], lastEventId: string | undefined }
+
+interface Tabs {
+  service: RunningApp
+  /** Every subscribe request the service has had, in order. */
+  subscribes: Subscribe[]
+  /** A new tab of the context, on the filters of `hash` (see test/pages/tabs-page.ts). */
+  open (hash: string): Promise<Page>
+}
+
+/** A service, and the tabs of `context` on it: test/pages/tabs-page.ts. */
+async function tabsOf (t: Test, context: BrowserContext, env: Record<string, string> = {}): Promise<Tabs> {
+  const service = await startApp(t, { PUBLISH_TOKEN: TOKEN, ...env })
+  const subscribes: Subscribe[] = []
+  service.app.server.on('request', (request: IncomingMessage) => {
+    const url = new URL(request.url!, service.url)
+    if (url.pathname !== '/events/subscribe') return
+    const lastEventId = request.headers['last-event-id']
+    subscribes.push({ streams: url.searchParams.getAll('streams'), users: url.searchParams.getAll('users'), lastEventId: lastEventId as string | undefined })
+  })
+  const script = await bundlePage('test/pages/tabs-page.ts')
+  return {
+    service,
+    subscribes,
+    async open (hash) {
+      const page = await context.newPage()
+      await servePage(page, `${service.url}/tabs`, script)
+      await page.goto(`${service.url}/tabs#${hash}`)
+      return page
+    }
+  }
+}
+
+/** The ids of the events a tab has received, in order. */
+async function received (page: Page): Promise<string[]> {
+  return await page.evaluate(() => (globalThis as any).tab.received.map((event: any) => event.id))
+}
+
+async function untilReceived (page: Page, count: number): Promise<string[]> {
+  await page.waitForFunction(count => (globalThis as any).tab.received.length >= count, count, { timeout: GUARD_MS })
+  return await received(page)
+}
+
+async function untilOpen (...pages: Page[]): Promise<void> {
+  for (const page of pages) await page.waitForFunction(() => (globalThis as any).tab.client.state === 'open', undefined, { timeout: GUARD_MS })
+}
+
+t.test('in Node (no Web Locks): shareAcrossTabs connects the client itself', async t => {
+  const { url } = await startApp(t, { PUBLISH_TOKEN: TOKEN })
+  const client = createEventsClient({ url, streams: ['node'], shareAcrossTabs: true })
+  t.teardown(() => client.close())
+  const ids: string[] = []
+  client.on('stream.cancelled', (_data, { id }) => ids.push(id))
+  await waitUntil('the client is open', () => client.state === 'open', GUARD_MS)
+  const published = await publishEvents(url, [cancelled('node')])
+  await waitUntil('the event arrived', () => ids.length === 1, GUARD_MS)
+  t.same(ids, published)
+})
+
+t.test('in headless Chromium', async t => {
+  if (!browserInstalled(t)) return
+  const browser = await launchBrowser(t)
+  const newContext = async (t: Test) => {
+    const context = await browser.newContext()
+    t.teardown(() => context.close())
+    return context
+  }
+
+  t.test('two tabs make one stream; a tab with other filters joins it (the union) and gets only its own', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t))
+    const first = await open('streams=s1')
+    await untilOpen(first)
+    const second = await open('streams=s1')
+    await untilOpen(second)
+    const [one] = await publishEvents(service.url, [cancelled('s1')])
+    t.same(await untilReceived(first, 1), [one], 'the leader got its event')
+    t.same(await untilReceived(second, 1), [one], 'the other tab got it over the channel')
+    t.equal(subscribes.length, 1, 'one stream opened for the two tabs')
+    t.equal(service.app.broker.size, 1)
+
+    const third = await open('streams=s2')
+    await waitUntil('the leader has reconnected for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
+    await untilOpen(third)
+    t.same(subscribes[1], { streams: ['s1', 's2'], users: [], lastEventId: one }, 'the union, resuming from the last id')
+    const [s1, s2] = await publishEvents(service.url, [cancelled('s1'), cancelled('s2'), cancelled('nobody')])
+    const last = await publishEvents(service.url, [cancelled('s1'), cancelled('s2')])
+    t.same(await untilReceived(first, 3), [one, s1, last[0]], 'the s1 tabs get s1 only')
+    t.same(await untilReceived(second, 3), [one, s1, last[0]])
+    t.same(await untilReceived(third, 2), [s2, last[1]], 'the s2 tab gets s2 only')
+    t.equal(service.app.broker.size, 1, 'still one stream')
+
+    await third.evaluate(() => (globalThis as any).tab.client.update({ streams: ['s3'] }))
+    await waitUntil('the leader has reconnected for the new union', () => subscribes.length === 3 && service.app.broker.size === 1, GUARD_MS)
+    t.same(subscribes[2], { streams: ['s1', 's3'], users: [], lastEventId: last[1] }, 'update: the union follows, resuming')
+    const [, s3] = await publishEvents(service.url, [cancelled('s2'), cancelled('s3')])
+    t.same(await untilReceived(third, 3), [s2, last[1], s3], 'after its update the tab gets s3, not s2')
+
+    await third.close()
+    await waitUntil('the leader has reconnected without the closed tab', () => subscribes.length === 4 && service.app.broker.size === 1, GUARD_MS)
+    t.same(subscribes[3], { streams: ['s1'], users: [], lastEventId: s3 }, 'a closed tab leaves the union')
+  })
+
+  t.test('closing the leader tab hands over: the next tab resumes from the last id, nothing lost or doubled', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t))
+    const leader = await open('streams=h1')
+    await untilOpen(leader)
+    const follower = await open('streams=h1')
+    const other = await open('streams=h2')
+    await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
+    await untilOpen(follower, other)
+    const before = await publishEvents(service.url, [cancelled('h1'), cancelled('h2')])
+    await untilReceived(follower, 1)
+    await untilReceived(other, 1)
+
+    await leader.close()
+    // Published while the next leader takes the lock and connects, and after.
+    const during = await publishEvents(service.url, [cancelled('h1'), cancelled('h2')])
+    await waitUntil('the next leader has connected', () => subscribes.length === 3 && service.app.broker.size === 1, GUARD_MS)
+    const after = await publishEvents(service.url, [cancelled('h1'), cancelled('h2')])
+    t.same(await untilReceived(follower, 3), [before[0], during[0], after[0]], 'the h1 tab: every event once, in order')
+    t.same(await untilReceived(other, 3), [before[1], during[1], after[1]], 'the h2 tab: every event once, in order')
+    t.same(subscribes[2], { streams: ['h1', 'h2'], users: [], lastEventId: before[1] }, 'the new leader resumed from the last id, for the union')
+
+    // close() hands over too.
+    await follower.evaluate(() => (globalThis as any).tab.client.close())
+    await waitUntil('the last tab leads', () => subscribes.length === 4 && service.app.broker.size === 1, GUARD_MS)
+    const last = await publishEvents(service.url, [cancelled('h1'), cancelled('h2')])
+    t.same(await untilReceived(other, 4), [before[1], during[1], after[1], last[1]], 'after close(): nothing lost or doubled')
+    t.equal(subscribes[3]!.lastEventId, after[1], 'resumed from the last id')
+    t.same(await follower.evaluate(() => (globalThis as any).tab.states.at(-1)), 'closed')
+  })
+
+  t.test('filters that do not fit the shared stream connect alone', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), { MAX_FILTERS: '3' })
+    const leader = await open('streams=o1&streams=o2&maxFilters=3')
+    await untilOpen(leader)
+    const overflow = await open('streams=o3&streams=o4&maxFilters=3')
+    await waitUntil('the overflowing tab has its own stream', () => service.app.broker.size === 2, GUARD_MS)
+    const account = randomAccountId()
+    const byUser = await open(`users=${account}&maxFilters=3`)
+    await waitUntil('the users= tab has its own stream', () => service.app.broker.size === 3, GUARD_MS)
+    const fitting = await open('streams=o1&maxFilters=3')
+    await untilOpen(leader, overflow, byUser, fitting)
+    t.same(subscribes.map(subscribe => [...subscribe.streams, ...subscribe.users]), [['o1', 'o2'], ['o3', 'o4'], [account]],
+      'the leader alone, then two tabs on their own; the fitting tab opened nothing')
+
+    const ids = await publishEvents(service.url, [cancelled('o1'), cancelled('o3'),
+      { event: 'stream.withdrawn', data: { streamId: 'o9' }, users: [account] }])
+    t.same(await untilReceived(leader, 1), [ids[0]])
+    t.same(await untilReceived(fitting, 1), [ids[0]], 'the fitting tab shares the leader\'s stream')
+    t.same(await untilReceived(overflow, 1), [ids[1]])
+    t.same(await untilReceived(byUser, 1), [ids[2]])
+    t.equal(service.app.broker.size, 3)
+  })
+
+  t.test('without Web Locks each tab connects itself', async t => {
+    const context = await newContext(t)
+    await context.addInitScript(() => { delete Object.getPrototypeOf((globalThis as any).navigator).locks })
+    const { service, open } = await tabsOf(t, context)
+    const first = await open('streams=n1')
+    const second = await open('streams=n1')
+    await untilOpen(first, second)
+    t.equal(service.app.broker.size, 2, 'two streams')
+    const [id] = await publishEvents(service.url, [cancelled('n1')])
+    t.same(await untilReceived(first, 1), [id])
+    t.same(await untilReceived(second, 1), [id])
+  })
+})
