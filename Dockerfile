@@ -12,6 +12,8 @@ COPY plugins plugins
 COPY routes routes
 COPY services services
 COPY scripts scripts
+# npm run build compiles the client's entry points too (client/tsconfig.build.json)
+COPY client client
 RUN npm run build
 
 # The production dependencies alone, from the same lockfile.
