@@ -61,7 +61,7 @@ t.test('the browser bundle of client/index.ts: under 5 KiB minified and gzipped,
   const gzipped = gzipSync(bundle, { level: 9 }).length
   t.ok(gzipped < MAX_GZIPPED_BYTES, `${gzipped} bytes gzipped (${bundle.length} minified)`)
   const inputs = Object.keys(result.metafile.inputs).map(input => input.replace(/^.*node_modules\//, 'node_modules/'))
-  t.same(inputs.filter(input => !input.startsWith('node_modules/eventsource-parser/')).sort(), ['client/index.ts', 'services/protocol.ts'],
+  t.same(inputs.filter(input => !input.startsWith('node_modules/eventsource-parser/') && !input.startsWith('client/')), ['services/protocol.ts'],
     'of this repository, the client and the protocol module only')
   const text = new TextDecoder().decode(bundle)
   for (const server of ['fastify', 'ioredis', 'node:']) t.notOk(text.includes(server), `nothing of ${server}`)
