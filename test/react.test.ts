@@ -23,20 +23,36 @@ interface App {
   quiet (t: Test): void
 }
 
-/** The app's page on the service's own origin, with React's development build (StrictMode runs only there) unless told. */
-async function openApp (t: Test, browser: Browser, url: string, mode: 'production' | 'development' = 'development'): Promise<App> {
+interface AppOptions {
+  /** React's build: development (the default) runs StrictMode's second mount, production is what ships. */
+  mode?: 'production' | 'development'
+  /**
+   * The app on its own page `/react-app`, answered by the test (the default), or added to the
+   * service's /healthz page: a page that really comes from loopback, the only kind Chromium lets
+   * reach another loopback origin (Local Network Access counts an answered page as public).
+   */
+  loopbackPage?: boolean
+}
+
+/** The app in a page of `url`'s origin. */
+async function openApp (t: Test, browser: Browser, url: string, { mode = 'development', loopbackPage = false }: AppOptions = {}): Promise<App> {
   const { page, errors } = await openPage(t, browser, `${url}/healthz`)
-  await servePage(page, `${url}/react-app`, await bundlePage('test/pages/react-app.tsx', mode))
   const consoleErrors: string[] = []
   page.on('console', message => { if (message.type() === 'error') consoleErrors.push(message.text()) })
-  await page.goto(`${url}/react-app`)
+  const script = await bundlePage('test/pages/react-app.tsx', mode)
+  if (loopbackPage) {
+    await page.addScriptTag({ type: 'module', content: script })
+  } else {
+    await servePage(page, `${url}/react-app`, script)
+    await page.goto(`${url}/react-app`)
+  }
   await page.waitForFunction(() => 'show' in globalThis, undefined, { timeout: GUARD_MS })
   return {
     page,
     quiet: t => {
       t.same(errors, [], 'no uncaught error in the page')
-      // Chromium logs each refused request; the test of the 401 makes some on purpose.
-      t.same(consoleErrors.filter(text => !text.includes('the server responded with a status of 401')), [], 'no error on the console')
+      // React's warnings are console errors; Chromium's own about failed requests (a 401 on purpose, the favicon) are not ours.
+      t.same(consoleErrors.filter(text => !text.startsWith('Failed to load resource')), [], 'no error on the console')
     }
   }
 }
@@ -211,7 +227,7 @@ t.test('in headless Chromium', async t => {
     const alice = randomAccountId()
     const bob = randomAccountId()
     const jwtToken = signJwt({ sub: alice, streams: ['7'], exp: nowS() + 600 }, { alg: 'HS256', secret: SECRET })
-    const { page, quiet } = await openApp(t, browser, service.url, 'production')
+    const { page, quiet } = await openApp(t, browser, service.url, { mode: 'production' })
     const subscribes: Array<{ url: string, authorization: string | undefined }> = []
     page.on('request', request => {
       if (request.url().includes('/events/subscribe')) subscribes.push({ url: request.url(), authorization: request.headers().authorization })
@@ -240,6 +256,26 @@ t.test('in headless Chromium', async t => {
     const withToken = subscribes.filter(request => request.authorization !== undefined)
     t.same(withToken.map(request => request.authorization), [`Bearer ${jwtToken}`, `Bearer ${jwtToken}`], 'jwtToken went in the Authorization header')
     t.notOk(subscribes.some(request => request.url.includes(jwtToken.split('.')[2]!)), 'and in no URL')
+    quiet(t)
+  })
+
+  t.test('without url: NEXT_PUBLIC_API_URL, where FlowFi\'s hook finds its API, on another origin (CORS)', async t => {
+    const site = await startApp(t)
+    const service = await startApp(t, { NODE_ENV: 'production', JWT_SECRET: SECRET, PUBLISH_TOKEN: TOKEN, CORS_ORIGINS: site.url })
+    // Another host, so another origin: the page's is 127.0.0.1.
+    const api = `http://localhost:${new URL(service.url).port}`
+    const alice = randomAccountId()
+    const jwtToken = signJwt({ sub: alice, exp: nowS() + 600 }, { alg: 'HS256', secret: SECRET })
+    const { page, quiet } = await openApp(t, browser, site.url, { mode: 'production', loopbackPage: true })
+    // Next.js writes the variable into the bundle; here the page defines it before the hook connects.
+    await page.evaluate(api => Object.assign(globalThis, { process: { env: { NEXT_PUBLIC_API_URL: api } } }), api)
+    await show(page, [{ name: 'a', options: { userPublicKeys: [alice], jwtToken } }])
+    await until(page, 'a', 'connected')
+    const { body } = await publish(service.url, [{ event: 'stream.created', data: { streamId: 'cors', sender: alice, recipient: randomAccountId() } }],
+      { authorization: `Bearer ${TOKEN}` })
+    await until(page, 'a', { events: 1 })
+    t.same((await view(page, 'a')).ids, body.ids, 'the event came from the service named by NEXT_PUBLIC_API_URL')
+    t.equal(site.app.broker.metrics.connections.opened, 0, 'the page\'s own origin was not asked')
     quiet(t)
   })
 })
