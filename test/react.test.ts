@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import type { Browser, Page } from 'playwright-core'
 import { publish, randomAccountId, startApp, waitUntil, type RunningApp } from './helpers/app.js'
@@ -101,6 +102,12 @@ async function withdraw (url: string, streamIds: string[]): Promise<string[]> {
 const streams = ({ app }: RunningApp) => ({ opened: app.broker.metrics.connections.opened, open: app.broker.size })
 
 const newestFirst = (ids: string[]) => [...ids].reverse()
+
+t.test('the README\'s example of the hook is test/pages/react-example.tsx, which `tsc -p client` type-checks', async t => {
+  const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8')
+  const example = read('test/pages/react-example.tsx').replace('\'../../client/react.js\'', '\'flowfi-events/react\'')
+  t.ok(read('README.md').includes(`\`\`\`tsx\n${example}\`\`\`\n`), 'README "The React hook" shows it, importing flowfi-events/react')
+})
 
 t.test('in headless Chromium', async t => {
   if (!browserInstalled(t)) return
