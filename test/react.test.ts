@@ -15,7 +15,7 @@ const SECRET = 'an-hs256-secret-that-is-long-enough-for-react-tests'
 const GUARD_MS = 15_000
 
 /** What test/pages/react-app.tsx shows: feeds, each a component with its hook options. */
-type Feeds = Array<{ name: string, options: Record<string, unknown> }>
+type Feeds = Array<{ name: string, options: Record<string, unknown>, getToken?: string }>
 interface FeedView { connected: boolean, reconnecting: boolean, error: string, last: string, resyncs: number, ids: string[], types: string[] }
 
 interface App {
@@ -242,10 +242,12 @@ t.test('in headless Chromium', async t => {
     await show(page, [
       { name: 'mine', options: { streamIds: ['7'], userPublicKeys: [alice], jwtToken } },
       { name: 'all', options: { subscribeToAll: true, streamIds: ['ignored'], jwtToken } },
-      { name: 'anonymous', options: { streamIds: ['7'] } }
+      { name: 'anonymous', options: { streamIds: ['7'] } },
+      { name: 'getToken', options: { users: [alice], jwtToken: 'not-a-token' }, getToken: jwtToken }
     ])
     await until(page, 'mine', 'connected')
     await until(page, 'all', 'connected')
+    await until(page, 'getToken', 'connected')
     const { body } = await publish(service.url, [
       { event: 'stream.withdrawn', data: { streamId: '7', amount: '1' } },
       { event: 'stream.created', data: { streamId: 'alices', sender: alice, recipient: bob } },
@@ -253,15 +255,17 @@ t.test('in headless Chromium', async t => {
     ], { authorization: `Bearer ${TOKEN}` })
     await until(page, 'mine', { events: 2 })
     await until(page, 'all', { events: 1 })
+    await until(page, 'getToken', { events: 1 })
     t.match(await view(page, 'mine'), { ids: newestFirst(body.ids.slice(0, 2)), types: ['created', 'withdrawn'] },
       'streamIds and userPublicKeys: stream 7\'s event and the one of a stream of alice, typed as FlowFi\'s hook types them')
     t.same((await view(page, 'all')).ids, [body.ids[1]], 'subscribeToAll with a user\'s token: her account\'s events (streamIds ignored, as FlowFi\'s hook does)')
+    t.same((await view(page, 'getToken')).ids, [body.ids[1]], 'getToken\'s token is the one sent: it wins over jwtToken')
 
     await until(page, 'anonymous', 'error')
     t.match(await view(page, 'anonymous'), { connected: false, reconnecting: false, error: 'the events service refused the token (401)' },
       'without a token: the 401 is the error, and the hook stops instead of retrying blindly')
     const withToken = subscribes.filter(request => request.authorization !== undefined)
-    t.same(withToken.map(request => request.authorization), [`Bearer ${jwtToken}`, `Bearer ${jwtToken}`], 'jwtToken went in the Authorization header')
+    t.same(withToken.map(request => request.authorization), Array(3).fill(`Bearer ${jwtToken}`), 'the tokens went in the Authorization header')
     t.notOk(subscribes.some(request => request.url.includes(jwtToken.split('.')[2]!)), 'and in no URL')
     quiet(t)
   })

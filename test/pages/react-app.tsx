@@ -4,16 +4,21 @@ import { StrictMode, useState } from 'react'
 import { createRoot } from 'react-dom/client'
 import { useStreamEvents, type UseStreamEventsOptions } from '../../client/react.js'
 
-export interface FeedSpec { name: string, options: UseStreamEventsOptions }
+/** `getToken`: what the feed's getToken option returns (a function cannot come from the test as JSON). */
+export interface FeedSpec { name: string, options: UseStreamEventsOptions, getToken?: string }
 export interface AppSpec { feeds: FeedSpec[], strict?: boolean }
 
 /** A copy of every array, made at each render: the hook gets new identities for the same filters. */
 const copied = (options: UseStreamEventsOptions): UseStreamEventsOptions =>
   Object.fromEntries(Object.entries(options).map(([name, value]) => [name, Array.isArray(value) ? [...value] : value]))
 
-function Feed ({ name, options }: FeedSpec) {
+function Feed ({ name, options, getToken }: FeedSpec) {
   const [resyncs, setResyncs] = useState(0)
-  const { events, lastEvent, connected, reconnecting, error, clearEvents } = useStreamEvents({ ...copied(options), onResync: () => setResyncs(n => n + 1) })
+  const { events, lastEvent, connected, reconnecting, error, clearEvents } = useStreamEvents({
+    ...copied(options),
+    ...getToken === undefined ? {} : { getToken: () => getToken },
+    onResync: () => setResyncs(n => n + 1)
+  })
   return (
     <section data-feed={name} data-connected={String(connected)} data-reconnecting={String(reconnecting)}
       data-error={error?.message ?? ''} data-last={lastEvent?.id ?? ''} data-resyncs={resyncs}>
