@@ -35,13 +35,13 @@ export interface UseStreamEventsReturn extends ConnectionStatus {
   clearEvents: () => void
 }
 
-export const DEFAULT_LIMIT = 100
+const DEFAULT_LIMIT = 100
 
 /** Sorted and without repeats: `['2', '1', '1']` reads what `['1', '2']` reads. */
 const canonical = (values: Array<string | number>): string[] => [...new Set(values.map(String))].sort()
 
 /** The contents the connection depends on, from our options and FlowFi's. */
-export function targetOf (options: UseStreamEventsOptions): Target {
+function targetOf (options: UseStreamEventsOptions): Target {
   const flowfiStreams = options.subscribeToAll ? [] : options.streamIds ?? []
   return {
     url: options.url ?? null,
