@@ -130,6 +130,12 @@ export function createEventsClient (options: ClientOptions): EventsClient {
         if (response.status === 403 || ++authFailures > 1) return close()
         return void connect()
       }
+      if (response.status === 400) {
+        // The filters themselves are refused (an unknown id, too many): the same request would loop.
+        const { message } = await response.json().catch(() => ({})) as { message?: string }
+        options.onError?.(new Error(`the events service refused the subscription (400): ${message ?? 'no reason given'}`))
+        return close()
+      }
       if (!response.ok || !response.body) {
         // Retry-After in seconds; an absent or unreadable one counts as 0
         const retryAfterMs = (Number(response.headers.get('retry-after')) || 0) * 1000

@@ -217,6 +217,25 @@ t.test('403 closes the client at once', async t => {
   t.same(statuses, [403])
 })
 
+t.test('a 400 (the filters refused) closes the client with the server\'s reason instead of retrying the same request', async t => {
+  const { url } = await startApp(t)
+  const errors: string[] = []
+  const client = createEventsClient({ url, users: ['not-a-stellar-key'], onError: error => errors.push(String(error)) })
+  await waitUntil('closed', () => client.state === 'closed')
+  t.equal(errors.length, 1)
+  t.match(errors[0], /refused the subscription \(400\): .*user/i)
+
+  // A 400 without the service's JSON body (a proxy's page): closed all the same, with no reason to give.
+  const server = createServer((_request, response) => { response.writeHead(400, { 'content-type': 'text/html' }).end('<h1>Bad Request</h1>') })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const bare: string[] = []
+  const proxied = createEventsClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, all: true, onError: error => bare.push(String(error)) })
+  await waitUntil('closed', () => proxied.state === 'closed')
+  t.same(bare, ['Error: the events service refused the subscription (400): no reason given'])
+})
+
 t.test('an event whose id is not newer than the last is dropped; a 404 waits the backoff; update after close opens nothing', async t => {
   // A server of the test's own, on a real socket: ours never sends an id twice.
   const server = createServer((request, response) => {
