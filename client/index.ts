@@ -15,6 +15,7 @@ export interface ClientOptions extends Filters {
   lastEventId?: string
   heartbeatTimeoutMs?: number
   onResync?: (data: ControlEventData[typeof RESYNC]) => void
+  onClosing?: () => void
   onAuthError?: (status: number) => void
   onStateChange?: (state: ClientState) => void
   onError?: (error: unknown) => void
@@ -118,7 +119,7 @@ export function createEventsClient (options: ClientOptions) {
       const parser = createParser({
         onRetry: ms => { serverRetryMs = ms },
         onEvent: ({ id, event = 'message', data }) => {
-          if (event === CLOSING) { reconnectNow = true; return }
+          if (event === CLOSING) { reconnectNow = true; options.onClosing?.(); return }
           const parsed: unknown = JSON.parse(data)
           if (event === RESYNC) {
             // The resync's own id is the newest event: the next resume starts there (none: from now).
