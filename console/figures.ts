@@ -86,12 +86,16 @@ class Sparkline {
     this.#svg.setAttribute('aria-label', `${this.figure.name} over the last 5 minutes: now ${formatted(value, this.figure.unit)}`)
   }
 
-  /** Time across (the window ends now), value up from the window's lowest to its highest (at least 1 above 0). */
+  /**
+   * Time across, ending now and starting five minutes ago (or at the first read, until there are five
+   * minutes of them); value up from 0 to the highest (at least 1).
+   */
   #draw (now: number): void {
     const known = this.points.filter(point => point.value !== undefined) as Array<{ at: number, value: number }>
     const top = Math.max(1, ...known.map(point => point.value))
+    const span = Math.max(1, now - this.points[0]!.at)
     this.#line.setAttribute('points', known.map(point => {
-      const x = WIDTH - (now - point.at) / WINDOW_MS * WIDTH
+      const x = WIDTH - (now - point.at) / span * WIDTH
       const y = HEIGHT - 1 - point.value / top * (HEIGHT - 2)
       return `${x.toFixed(1)},${y.toFixed(1)}`
     }).join(' '))
