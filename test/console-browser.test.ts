@@ -198,6 +198,8 @@ t.test('in headless Chromium', async t => {
     t.notOk(await page.isVisible('#publish-panel'))
     t.match(await page.textContent('#token-hint'), /required/)
     t.equal(subscribeRequests(app), 0, 'the service saw no subscribe request')
+    t.same(requests.map(request => new URL(request.url()).pathname).sort(),
+      ['/console', '/console/console.css', '/console/console.js', '/console/favicon.svg', '/console/access'].sort(), 'nor any other: no stats either')
     t.same(problems, [], 'asking is no error')
 
     await page.fill('#token', token('events:publish'))
