@@ -1,5 +1,5 @@
-// Small DOM helpers of the console page: elements by id, and elements made with text only (never
-// HTML: what an event carries is shown, not parsed).
+// Small helpers of the console page: elements by id, elements made with text only (never
+// HTML: what an event carries is shown, not parsed), problems shown by a field, the token's header.
 
 /** The page's element with this id; the page is static, so a missing one is a bug of the page. */
 export function byId<T extends HTMLElement> (id: string): T {

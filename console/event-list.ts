@@ -3,16 +3,16 @@
 import { element } from './dom.js'
 
 /** The most rows kept: older ones are dropped. */
-export const MAX_ROWS = 500
+const MAX_ROWS = 500
 
 /** An event, a control event (`events.resync`, `events.closing`), or a note of the page's own (reconnected). */
 export type RowKind = 'event' | 'resync' | 'closing' | 'notice'
 export interface Row { kind: RowKind, type: string, id?: string, payload?: unknown, at: Date }
 
-/** An event id is `<ms>-<seq>`: the time it was published. */
-export const timeOfId = (id: string): Date | undefined => {
-  const ms = Number(id.split('-')[0])
-  return Number.isSafeInteger(ms) ? new Date(ms) : undefined
+/** An event id is `<ms>-<seq>`: the time it was published. A resync may carry none (''). */
+const timeOfId = (id: string): Date | undefined => {
+  const ms = /^(\d{1,15})-\d+$/.exec(id)?.[1]
+  return ms === undefined ? undefined : new Date(Number(ms))
 }
 
 export class EventList {
@@ -61,7 +61,7 @@ export class EventList {
     const item = element('li', `entry ${row.kind}`)
     if (row.id !== undefined) item.dataset.id = row.id
     item.dataset.kind = row.kind
-    const at = (row.id === undefined ? undefined : timeOfId(row.id)) ?? row.at
+    const at = timeOfId(row.id ?? '') ?? row.at
     const time = element('time', 'time', at.toISOString().slice(11, 23))
     time.dateTime = at.toISOString()
     const head = element('p', 'head')

@@ -4,8 +4,8 @@
 import { STATS_PATH } from '../services/protocol.js'
 import { element } from './dom.js'
 
-export const INTERVAL_MS = 2000
-export const WINDOW_MS = 5 * 60_000
+const INTERVAL_MS = 2000
+const WINDOW_MS = 5 * 60_000
 
 /** What the figures read of /events/stats (routes/events/stats.ts StatsBody). */
 interface Stats {

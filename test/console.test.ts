@@ -60,7 +60,7 @@ t.test('only the listed names are served: no path reaches the file system', asyn
   const targets = [
     '/console/../package.json', '/console/..%2Fpackage.json', '/console/%2e%2e%2f%2e%2e%2fpackage.json', '/console/..%5Cpackage.json',
     '/console/console.js%00.html', '/console/index.html', '/console/constructor', '/console/__proto__', '/console/hasOwnProperty',
-    '/console/console.js/', '/console/nowhere.js', `/console/${'..%2F'.repeat(8)}etc%2Fpasswd`
+    '/console/', '/console/console.js/', '/console/nowhere.js', `/console/${'..%2F'.repeat(8)}etc%2Fpasswd`
   ]
   for (const target of targets) {
     const { socket, received, ended } = await connect(url)
