@@ -8,6 +8,7 @@ import { builtConsole } from './helpers/console.js'
 import { listedIds, openConsole, publishFromPage, subscribeRequests, untilListed } from './helpers/console-page.js'
 import { nowS, signJwt } from './helpers/jwt.js'
 import { freePort, redisAnswers, redisEnv } from './helpers/redis.js'
+import { makeCertificate } from './helpers/tls.js'
 
 // The console page (GET /console) in headless Chromium, against real servers. Conditions are waited
 // for, never timed: what "within a second" means is measured in the README, not asserted here.
@@ -284,6 +285,16 @@ t.test('in headless Chromium', async t => {
     t.same(await listedIds(page), [...ids].reverse(), 'every event, newest first')
     t.same(problems, [])
     if (process.env.CONSOLE_SCREENSHOT === '1') await page.screenshot({ path: SCREENSHOT })
+  })
+
+  t.test('over TLS and h2, as behind no ingress: the same page, the stream over h2', async t => {
+    const { url } = await startApp(t, makeCertificate(t).env, { consoleDir: dir })
+    const { page, problems } = await openConsole(t, browser, `${url}/console?streams=42&all=false`)
+    await untilState(page, 'open')
+    const id = await publishFromPage(page, 'stream.cancelled', { streamId: '42' })
+    await untilListed(page, id)
+    t.equal(await page.evaluate(() => (globalThis as any).performance.getEntriesByType('navigation')[0].nextHopProtocol), 'h2')
+    t.same(problems, [])
   })
 
   t.test('on a phone: one column, no sideways scrolling; every control labelled; text at 4.5:1 or more', async t => {

@@ -23,7 +23,8 @@ export interface ConsolePage {
 
 /** Opens `url` in a fresh context (of `viewport`, if given), watching it from before the first byte; closed when the test ends. */
 export async function openConsole (t: Tap, browser: Browser, url: string, viewport?: { width: number, height: number }): Promise<ConsolePage> {
-  const context = await browser.newContext(viewport === undefined ? {} : { viewport })
+  // The tests' certificates are self-signed (makeCertificate).
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, ...viewport === undefined ? {} : { viewport } })
   t.teardown(() => context.close())
   const page = await context.newPage()
   const problems: string[] = []
