@@ -13,8 +13,8 @@ export interface ConsolePage {
   page: Page
   /**
    * What the page should never cause, so far: anything in its console (the page logs nothing; the
-   * browser logs failed requests and CSP refusals there), uncaught errors, CSP violations, and
-   * requests answered with an error or not answered.
+   * browser logs requests that failed or were answered with an error there, and CSP refusals),
+   * uncaught errors, CSP violations, and requests answered with an error.
    */
   problems: string[]
   /** Every request the page made, in order. */
@@ -34,11 +34,6 @@ export async function openConsole (t: Tap, browser: Browser, url: string, viewpo
   page.on('pageerror', error => problems.push(`page error: ${error.message}`))
   page.on('request', request => requests.push(request))
   page.on('response', response => { if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`) })
-  // Aborted by the page itself (a new subscription, a reload): no failure.
-  page.on('requestfailed', request => {
-    const reason = request.failure()!.errorText
-    if (reason !== 'net::ERR_ABORTED') problems.push(`failed: ${request.url()} ${reason}`)
-  })
   await page.goto(url)
   return { page, problems, requests }
 }
