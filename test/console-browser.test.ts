@@ -232,7 +232,8 @@ t.test('in headless Chromium', async t => {
   t.test('production: events.closing is shown, then the expired token is refused and the page asks for another', async t => {
     const { url } = await startApp(t, PRODUCTION, { consoleDir: dir })
     const { page } = await openConsole(t, browser, `${url}/console?all=true`)
-    await page.fill('#token', token('events:all events:publish', 2))
+    // Long enough to be accepted and open the stream, short enough to see it expire.
+    await page.fill('#token', token('events:all events:publish', 4))
     await page.press('#token', 'Enter')
     await untilState(page, 'open')
     t.ok(await page.isVisible('#publish-panel'), 'events:publish too: the panel is shown')
