@@ -50,7 +50,7 @@ const showState = (state: ClientState): void => {
 async function refusalOf (subscription: Subscription): Promise<string | undefined> {
   const response = await fetch(subscribeUrl(location.origin, subscription), { method: 'HEAD', headers: authorization(token) }).catch(() => undefined)
   return response?.status === 400
-    ? 'The service refuses this subscription (400): stream ids are 1 to 64 of A-Z a-z 0-9 _ -, users Stellar accounts (G… or C…).'
+    ? 'The service refuses this subscription (400): stream ids are 1 to 64 of A-Z a-z 0-9 _ -, users Stellar accounts (G… or C…), at most MAX_FILTERS of them.'
     : undefined
 }
 
