@@ -4,9 +4,10 @@
 // --smoke: a few hundred connections, seconds (what CI runs); --check: exit 1 if flowfi-events lost,
 // doubled or refused anything, and, in a full run (not --smoke, whose few deliveries make CPU figures
 // noise), if h2c's CPU per delivery is above 1.5x our HTTP/1.1's of the same run. The h2 scenarios
-// (`--only h2`, in the default set): TLS+h2 with one stream per connection, beside nginx + nchan behind
-// nginx's own TLS and h2, and h2c with 100 streams per session, each against our HTTP/1.1; their
-// certificate is made by openssl in a temporary folder at run time. flowfi-events runs with the Node flags of `npm start`; --node-flags
+// (`--only h2`, in the default set): TLS+h2 with one stream per connection, beside our TLS+HTTP/1.1,
+// a bare node:http2 TLS server (Node's floor) and nginx + nchan plain, TLS+HTTP/1.1 and TLS+h2; h2c
+// with 100 streams per session; each against our HTTP/1.1; their certificate is made by openssl in a
+// temporary folder at run time. flowfi-events runs with the Node flags of `npm start`; --node-flags
 // adds others, to weigh a tuning against the same baselines.
 //
 // Runs each scenario against flowfi-events and, in the same run, against the baselines: a naive
@@ -458,7 +459,9 @@ function table (results: Measurement[]): string {
 
 /**
  * The h2 scenarios, each against our HTTP/1.1 as the baseline of the same run: TLS+h2 with one stream
- * per TLS connection (a browser tab), beside nginx + nchan behind nginx's own TLS and h2; h2c with 100
+ * per TLS connection (a browser tab), beside what makes its comparison fair: our TLS+HTTP/1.1 (what TLS
+ * alone costs us), a bare node:http2 TLS server (what Node costs anyone), and nginx + nchan on each of
+ * the three (plain HTTP/1.1, TLS+HTTP/1.1, TLS+h2 behind nginx's own TLS); h2c with 100
  * streams per session (the topology of an ingress that speaks h2c to us). Each measures the memory
  * of its idle connections, then a light broadcast.
  */
