@@ -166,7 +166,8 @@ t.test('the chart, rendered', { skip: NO_HELM }, async t => {
     t.equal(config.maxFilters, 50, 'extraEnv reaches the pods')
     t.equal(loadConfig(podEnvironment(await render('-f', allValues, '--set', 'extraEnv.HOST=::'))).host, '::', 'HOST is the service\'s default (0.0.0.0) unless set')
     const withKey = loadConfig(podEnvironment(await render('--set', 'secrets.jwtSecret=a-secret-of-at-least-32-characters-!!')))
-    t.match(withKey, { production: true, trustProxy: false, redis: undefined }, 'the defaults and a key are enough')
+    t.match(withKey, { production: true, trustProxy: false, redis: undefined, console: false }, 'the defaults and a key are enough; the console is off')
+    t.equal(config.console, true, 'config.console turns the console page on')
     t.throws(() => loadConfig(podEnvironment(defaults)), { name: 'ConfigError', message: /^AUTH_MODE=/ }, 'without a key the pods would not start (NOTES.txt says so)')
   })
 
