@@ -5,13 +5,15 @@ import { createEventsClient, type ClientState } from '../../client/index.js'
 const hash = new URLSearchParams(location.hash.slice(1))
 const received: Array<{ id: string, type: string, streamId: unknown }> = []
 const states: ClientState[] = []
+const resyncs: unknown[] = []
 const client = createEventsClient({
   url: location.origin,
   streams: hash.getAll('streams'),
   users: hash.getAll('users'),
   shareAcrossTabs: true,
   maxFilters: Number(hash.get('maxFilters') ?? 100),
-  onStateChange: state => { states.push(state) }
+  onStateChange: state => { states.push(state) },
+  onResync: data => { resyncs.push(data) }
 })
 client.on('*', (data, { id, type }) => { received.push({ id, type, streamId: (data as { streamId?: unknown }).streamId }) })
-Object.assign(globalThis, { tab: { client, received, states } })
+Object.assign(globalThis, { tab: { client, received, states, resyncs } })
