@@ -59,7 +59,7 @@ export function createSharedClient (options: ClientOptions, direct: Direct): Eve
   /* c8 ignore next 3 */ // the shared side runs in browsers only: test/tabs.test.ts drives it in Chromium
   const locks = web.isSecureContext === true ? web.navigator?.locks : undefined
   const Channel = web.BroadcastChannel
-  if (locks !== undefined && Channel !== undefined) return share(options, direct, locks, new Channel(`flowfi-events ${options.url}`))
+  if (locks !== undefined && Channel !== undefined) return share(options, direct, locks, Channel)
   return direct.connect({ ...options, shareAcrossTabs: false })
 }
 
@@ -72,8 +72,9 @@ const normalize = (filters: Filters) => ({
 const union = (group: Filters[]) => normalize({ streams: group.flatMap(f => f.streams ?? []), users: group.flatMap(f => f.users ?? []), all: group.some(f => f.all) })
 const same = (a: Filters, b: Filters) => JSON.stringify(normalize(a)) === JSON.stringify(normalize(b))
 
-function share (options: ClientOptions, direct: Direct, locks: Locks, channel: Channel): EventsClient {
+function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: new (name: string) => Channel): EventsClient {
   const name = `flowfi-events ${options.url}` // the lock's, the channel's and the stored last id's
+  const channel = new Channel(name)
   const me = Math.random().toString(36).slice(2)
   const maxFilters = options.maxFilters ?? DEFAULT_MAX_FILTERS
   const handlers = new Map<string, Set<Listener>>()
