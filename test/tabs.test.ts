@@ -4,6 +4,7 @@ import type { BrowserContext, Page } from 'playwright-core'
 import { createEventsClient } from '../client/index.js'
 import { publish, randomAccountId, startApp, waitUntil, type RunningApp } from './helpers/app.js'
 import { browserInstalled, launchBrowser } from './helpers/browser.js'
+import { nowS, signJwt } from './helpers/jwt.js'
 import { bundlePage, servePage } from './helpers/page-bundle.js'
 
 // shareAcrossTabs: the tabs of one browser context (one origin: shared locks, BroadcastChannel and
@@ -179,6 +180,42 @@ t.test('in headless Chromium', async t => {
     const lastIds = async (page: Page) => await page.evaluate(() => (globalThis as any).tab.client.lastEventId)
     t.equal(await lastIds(follower), await lastIds(leader), 'both resume from the resync\'s id')
     t.equal(subscribes.length, 2)
+  })
+
+  t.test('tabs on the same users= filters share one stream and keep every event', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t))
+    const [account, other] = [randomAccountId(), randomAccountId()]
+    const first = await open(`users=${account}`)
+    await untilOpen(first)
+    const second = await open(`users=${account}`)
+    await untilOpen(second)
+    // Routed to the account by the payload, by the stream's participants, and by `to`.
+    const ids = await publishEvents(service.url, [
+      { event: 'stream.created', data: { streamId: 'p1', sender: account, recipient: other } },
+      { event: 'stream.withdrawn', data: { streamId: 'p1' } },
+      { event: 'stream.fee_config_updated', data: {}, to: [account] }
+    ])
+    t.same(await untilReceived(first, 3), ids)
+    t.same(await untilReceived(second, 3), ids, 'the other tab gets them all over the channel')
+    t.equal(subscribes.length, 1, 'one stream')
+  })
+
+  t.test('onAuthError and the closed state reach every tab', async t => {
+    const secret = 'a-test-secret-of-at-least-32-characters!'
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), { AUTH_MODE: 'jwt', JWT_SECRET: secret, JWT_CLOCK_TOLERANCE_S: '0' })
+    const account = randomAccountId()
+    // The leader's token, the group's: once it expires (events.closing), the retry with it gets 401 twice.
+    const token = signJwt({ sub: account, exp: nowS() + 4 }, { alg: 'HS256', secret })
+    const leader = await open(`users=${account}&token=${token}`)
+    await untilOpen(leader)
+    const follower = await open(`users=${account}`)
+    await untilOpen(follower)
+    for (const page of [leader, follower]) {
+      await page.waitForFunction(() => (globalThis as any).tab.client.state === 'closed', undefined, { timeout: GUARD_MS })
+      t.same(await page.evaluate(() => (globalThis as any).tab.authErrors), [401, 401], 'a 401, a retry, a second 401')
+    }
+    t.equal(subscribes.length, 3, 'the group\'s stream, and its two refused reconnections')
+    await waitUntil('no stream is left', () => service.app.broker.size === 0, GUARD_MS)
   })
 
   t.test('filters that do not fit the shared stream connect alone', async t => {
