@@ -32,8 +32,8 @@ interface Tabs {
   open (hash: string): Promise<Page>
 }
 
-/** A service, and the tabs of `context` on it: test/pages/tabs-page.ts. */
-async function tabsOf (t: Test, context: BrowserContext, env: Record<string, string> = {}): Promise<Tabs> {
+/** A service, and the tabs of `context` on it: `script`, the bundle of test/pages/tabs-page.ts. */
+async function tabsOf (t: Test, context: BrowserContext, script: string, env: Record<string, string> = {}): Promise<Tabs> {
   const service = await startApp(t, { PUBLISH_TOKEN: TOKEN, ...env })
   const subscribes: Subscribe[] = []
   service.app.server.on('request', (request: IncomingMessage) => {
@@ -42,13 +42,13 @@ async function tabsOf (t: Test, context: BrowserContext, env: Record<string, str
     const lastEventId = request.headers['last-event-id']
     subscribes.push({ streams: url.searchParams.getAll('streams'), users: url.searchParams.getAll('users'), lastEventId: lastEventId as string | undefined })
   })
-  const script = await bundlePage('test/pages/tabs-page.ts')
+  // The route is the context's: set once, before any tab opens (a page being made meanwhile can miss it).
+  await servePage(await context.newPage(), `${service.url}/tabs`, script)
   return {
     service,
     subscribes,
     async open (hash) {
       const page = await context.newPage()
-      await servePage(page, `${service.url}/tabs`, script)
       await page.goto(`${service.url}/tabs#${hash}`)
       return page
     }
@@ -84,6 +84,7 @@ t.test('in Node (no Web Locks): shareAcrossTabs connects the client itself', asy
 t.test('in headless Chromium', async t => {
   if (!browserInstalled(t)) return
   const browser = await launchBrowser(t)
+  const script = await bundlePage('test/pages/tabs-page.ts')
   const newContext = async (t: Test) => {
     const context = await browser.newContext()
     t.teardown(() => context.close())
@@ -91,7 +92,7 @@ t.test('in headless Chromium', async t => {
   }
 
   t.test('two tabs make one stream; a tab with other filters joins it (the union) and gets only its own', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t))
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
     const first = await open('streams=s1')
     await untilOpen(first)
     const second = await open('streams=s1')
@@ -124,8 +125,19 @@ t.test('in headless Chromium', async t => {
     t.same(subscribes[3], { streams: ['s1'], users: [], lastEventId: s3 }, 'a closed tab leaves the union')
   })
 
+  t.test('tabs opened at once settle on one leader and one stream for their union', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
+    const pages = await Promise.all(['c1', 'c2', 'c3'].map(async id => await open(`streams=${id}`)))
+    await waitUntil('one stream for the union', () => subscribes.at(-1)?.streams.length === 3 && service.app.broker.size === 1, GUARD_MS)
+    await untilOpen(...pages)
+    t.same(subscribes.at(-1)!.streams, ['c1', 'c2', 'c3'])
+    const ids = await publishEvents(service.url, [cancelled('c1'), cancelled('c2'), cancelled('c3')])
+    for (const [i, page] of pages.entries()) t.same(await untilReceived(page, 1), [ids[i]], `tab ${i + 1} gets its own event`)
+    t.equal(service.app.broker.size, 1)
+  })
+
   t.test('closing the leader tab hands over: the next tab resumes from the last id, nothing lost or doubled', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t))
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
     const leader = await open('streams=h1')
     await untilOpen(leader)
     const follower = await open('streams=h1')
@@ -164,7 +176,7 @@ t.test('in headless Chromium', async t => {
 
   t.test('events.resync reaches every tab', async t => {
     // Past MAX_REPLAY: the union's resume would replay two events of r2, published before its tab came.
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), { MAX_REPLAY: '1' })
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script, { MAX_REPLAY: '1' })
     const leader = await open('streams=r1')
     await untilOpen(leader)
     await publishEvents(service.url, [cancelled('r1')])
@@ -183,7 +195,7 @@ t.test('in headless Chromium', async t => {
   })
 
   t.test('tabs on the same users= filters share one stream and keep every event', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t))
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
     const [account, other] = [randomAccountId(), randomAccountId()]
     const first = await open(`users=${account}`)
     await untilOpen(first)
@@ -202,7 +214,7 @@ t.test('in headless Chromium', async t => {
 
   t.test('onAuthError and the closed state reach every tab', async t => {
     const secret = 'a-test-secret-of-at-least-32-characters!'
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), { AUTH_MODE: 'jwt', JWT_SECRET: secret, JWT_CLOCK_TOLERANCE_S: '0' })
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script, { AUTH_MODE: 'jwt', JWT_SECRET: secret, JWT_CLOCK_TOLERANCE_S: '0' })
     const account = randomAccountId()
     // The leader's token, the group's: once it expires (events.closing), the retry with it gets 401 twice.
     const token = signJwt({ sub: account, exp: nowS() + 4 }, { alg: 'HS256', secret })
@@ -219,7 +231,7 @@ t.test('in headless Chromium', async t => {
   })
 
   t.test('filters that do not fit the shared stream connect alone', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), { MAX_FILTERS: '3' })
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script, { MAX_FILTERS: '3' })
     const leader = await open('streams=o1&streams=o2&maxFilters=3')
     await untilOpen(leader)
     const overflow = await open('streams=o3&streams=o4&maxFilters=3')
@@ -244,7 +256,7 @@ t.test('in headless Chromium', async t => {
   t.test('without Web Locks each tab connects itself', async t => {
     const context = await newContext(t)
     await context.addInitScript(() => { delete Object.getPrototypeOf((globalThis as any).navigator).locks })
-    const { service, open } = await tabsOf(t, context)
+    const { service, open } = await tabsOf(t, context, script)
     const first = await open('streams=n1')
     const second = await open('streams=n1')
     await untilOpen(first, second)
