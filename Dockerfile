@@ -2,7 +2,7 @@
 # One base for every stage, pinned by version (Node 24 LTS, Debian slim).
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
-# Compiles the TypeScript with the dev dependencies.
+# Compiles the TypeScript and bundles the console page, with the dev dependencies.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -12,6 +12,10 @@ COPY plugins plugins
 COPY routes routes
 COPY services services
 COPY scripts scripts
+# npm run build compiles the client's entry points too (client/tsconfig.build.json), and bundles
+# the console page (esbuild) into dist/console from its sources and the client.
+COPY console console
+COPY client client
 RUN npm run build
 
 # The production dependencies alone, from the same lockfile.

@@ -16,11 +16,15 @@ import http2Sessions from './plugins/http2-sessions.js'
 import openapi from './plugins/openapi.js'
 import health from './routes/health.js'
 import events from './routes/events/index.js'
+import consoleRoutes from './routes/console/index.js'
+import { CONSOLE_DIR } from './services/console-bundle.js'
 import { API_PREFIXES, SUBSCRIBE_PATH } from './services/protocol.js'
 
 export interface BuildOptions {
   /** Where the JSON log lines go (standard output by default, see LogDestination; tests read them). */
   logStream?: LogStream
+  /** Where the console page was built (CONSOLE_DIR, which `npm run build` writes, by default; tests build their own). */
+  consoleDir?: string
 }
 
 /** Builds the service: plugins, then routes. Listening is the caller's business. */
@@ -89,5 +93,6 @@ export function buildApp (config: Config, options: BuildOptions = {}): FastifyIn
     },
     stats: { instanceId: config.instanceId }
   })
+  if (config.console) app.register(consoleRoutes, { dir: options.consoleDir ?? CONSOLE_DIR, publishToken: config.publishToken })
   return app
 }

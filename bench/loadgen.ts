@@ -4,13 +4,19 @@
 // arrives. Parsing is kept minimal: find each frame's "seq" and "sentAt" and nothing else.
 // Over HTTP/2 (TLS or h2c) each SSE connection is a stream of a node:http2 client session; how many
 // streams share a session is the request's streamsPerSession (1 for a browser tab's TLS connection).
+// Over TLS+HTTP/1.1 the raw socket is a TLS one that offers only http/1.1 by ALPN.
 import net from 'node:net'
 import http2 from 'node:http2'
 import tls from 'node:tls'
 import { performance } from 'node:perf_hooks'
 
-/** What the connections speak: HTTP/1.1 in clear, HTTP/2 over TLS, or HTTP/2 in clear (h2c). */
-export type Protocol = 'http1' | 'tls-h2' | 'h2c'
+/** What the connections speak: HTTP/1.1 in clear or over TLS, HTTP/2 over TLS, or HTTP/2 in clear (h2c). */
+export type Protocol = 'http1' | 'tls-http1' | 'tls-h2' | 'h2c'
+
+/** HTTP/1.1, in clear or over TLS: one raw socket per SSE connection. */
+const overHttp1 = (protocol: Protocol): boolean => protocol === 'http1' || protocol === 'tls-http1'
+/** The protocol a TLS connection offers by ALPN; undefined in clear. */
+const ALPN: Record<Protocol, string | undefined> = { http1: undefined, 'tls-http1': 'http/1.1', 'tls-h2': 'h2', h2c: undefined }
 export interface ConnectRequest {
   type: 'connect'
   port: number
@@ -128,14 +134,23 @@ function connected (subscriber: Subscriber): void {
   subscriber.index = subscribers.push(subscriber) - 1
 }
 
-/** Opens one HTTP/1.1 SSE connection on a raw socket. */
+/**
+ * A connection to the server: TCP, or TLS over it offering `protocol`'s ALPN (the certificate is the
+ * throwaway self-signed one bench/run.ts made). Either takes writes at once and sends them once it can.
+ */
+function connectSocket (protocol: Protocol, port: number, localAddress?: string): net.Socket {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress })
+  const alpn = ALPN[protocol]
+  return alpn === undefined ? socket : tls.connect({ socket, ALPNProtocols: [alpn], rejectUnauthorized: false })
+}
+
+/** Opens one HTTP/1.1 SSE connection on a raw socket (TCP or TLS). */
 async function openHttp1 (request: ConnectRequest, index: number): Promise<void> {
   const path = request.paths[index % request.paths.length]!
-  const localAddress = sourceAddress(index, request)
   await new Promise<void>(resolve => {
-    const socket = net.connect({ port: request.port, host: '127.0.0.1', localAddress })
+    const socket = connectSocket(request.protocol, request.port, sourceAddress(index, request))
     const subscriber = new Subscriber(() => socket.destroy())
-    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n`))
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n`)
     // Connected once the status line has arrived.
     socket.once('data', chunk => {
       if (!chunk.subarray(0, 12).toString().startsWith('HTTP/1.1 200')) {
@@ -157,14 +172,7 @@ async function openHttp1 (request: ConnectRequest, index: number): Promise<void>
 const h2Authority = (protocol: Protocol, port: number): string => `${protocol === 'tls-h2' ? 'https' : 'http'}://127.0.0.1:${port}`
 
 function h2Session (protocol: Protocol, port: number, localAddress?: string): http2.ClientHttp2Session {
-  const host = '127.0.0.1'
-  const session = http2.connect(h2Authority(protocol, port), {
-    createConnection: () => {
-      const socket = net.connect({ port, host, localAddress })
-      // The certificate is the throwaway self-signed one bench/run.ts made.
-      return protocol === 'tls-h2' ? tls.connect({ socket, ALPNProtocols: ['h2'], rejectUnauthorized: false }) : socket
-    }
-  })
+  const session = http2.connect(h2Authority(protocol, port), { createConnection: () => connectSocket(protocol, port, localAddress) })
   session.on('error', () => {}) // its streams count as failed
   return session
 }
@@ -194,8 +202,8 @@ async function connect (request: ConnectRequest): Promise<ConnectResult> {
   const started = now()
   failed = 0
   let next = 0
-  const step = request.protocol === 'http1' ? 1 : request.streamsPerSession
-  const openOne = request.protocol === 'http1' ? openHttp1 : openHttp2Session
+  const step = overHttp1(request.protocol) ? 1 : request.streamsPerSession
+  const openOne = overHttp1(request.protocol) ? openHttp1 : openHttp2Session
   const worker = async (): Promise<void> => {
     while (next < request.paths.length) {
       const first = next
@@ -232,8 +240,8 @@ function http2Publisher (protocol: Protocol, port: number): Publisher {
   }
 }
 
-function http1Publisher (port: number): Publisher {
-  const socket = net.connect({ port, host: '127.0.0.1' })
+function http1Publisher (protocol: Protocol, port: number): Publisher {
+  const socket = connectSocket(protocol, port)
   socket.setNoDelay(true)
   let waiting: (() => void) | undefined
   let buffered = ''
@@ -266,7 +274,7 @@ async function publish (request: PublishRequest): Promise<PublishResult> {
   latencies = new Float64Array(Math.max(request.expected, 1))
   received = 0
   duplicates = 0
-  const post = request.protocol === 'http1' ? http1Publisher(request.port) : http2Publisher(request.protocol, request.port)
+  const post = overHttp1(request.protocol) ? http1Publisher(request.protocol, request.port) : http2Publisher(request.protocol, request.port)
   const started = now()
   for (let seq = 0; seq < request.events.length; seq++) {
     if (request.rate > 0) {

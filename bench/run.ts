@@ -4,9 +4,10 @@
 // --smoke: a few hundred connections, seconds (what CI runs); --check: exit 1 if flowfi-events lost,
 // doubled or refused anything, and, in a full run (not --smoke, whose few deliveries make CPU figures
 // noise), if h2c's CPU per delivery is above 1.5x our HTTP/1.1's of the same run. The h2 scenarios
-// (`--only h2`, in the default set): TLS+h2 with one stream per connection, beside nginx + nchan behind
-// nginx's own TLS and h2, and h2c with 100 streams per session, each against our HTTP/1.1; their
-// certificate is made by openssl in a temporary folder at run time. flowfi-events runs with the Node flags of `npm start`; --node-flags
+// (`--only h2`, in the default set): TLS+h2 with one stream per connection, beside our TLS+HTTP/1.1,
+// a bare node:http2 TLS server (Node's floor) and nginx + nchan plain, TLS+HTTP/1.1 and TLS+h2; h2c
+// with 100 streams per session; each against our HTTP/1.1; their certificate is made by openssl in a
+// temporary folder at run time. flowfi-events runs with the Node flags of `npm start`; --node-flags
 // adds others, to weigh a tuning against the same baselines.
 //
 // Runs each scenario against flowfi-events and, in the same run, against the baselines: a naive
@@ -209,20 +210,26 @@ async function redisAnswers (): Promise<boolean> {
   }
 }
 
-const naive = nodeTarget('naive node http', 'naive-server.js', {}, subscribeQuery, (stream, body) => ({
-  path: '/publish',
-  headers: {},
-  template: envelope(stream, body)
-}))
+const naivePublish: Target['publish'] = (stream, body) => ({ path: '/publish', headers: {}, template: envelope(stream, body) })
+const naive = nodeTarget('naive node http', 'naive-server.js', {}, subscribeQuery, naivePublish)
 
-/** flowfi-events speaking HTTP/2: over TLS (h2 and HTTP/1.1 by ALPN), or h2c. */
+/** Node's floor over TLS+h2: a bare node:http2 secure server writing one shared frame per event to every stream. */
+const bareHttp2 = (certificate: Certificate): Target =>
+  nodeTarget('bare node:http2, TLS+h2', 'bare-h2-server.js', certificate.env, subscribeQuery, naivePublish, [], 'tls-h2')
+
+/** flowfi-events with TLS (h2, or HTTP/1.1 for a client that offers only that by ALPN), or h2c. */
 const flowfiHttp2 = (name: string, protocol: Protocol, env: Record<string, string>): Target =>
   nodeTarget(name, '../server.js', { ...flowfiEnv, ...env }, subscribeQuery, flowfiPublish, flowfiFlags, protocol)
 
-/** nginx + nchan on plain HTTP/1.1, or (with a certificate) behind nginx's own TLS and h2. */
-const nchanTarget = (certificate?: Certificate): Target => ({
-  name: certificate === undefined ? 'nginx + nchan' : 'nginx + nchan, TLS+h2',
-  protocol: certificate === undefined ? 'http1' : 'tls-h2',
+const PROTOCOL_NAMES = { 'tls-http1': 'TLS+HTTP/1.1', 'tls-h2': 'TLS+h2' } as const
+
+/**
+ * nginx + nchan on plain HTTP/1.1, or (with a certificate) behind nginx's own TLS, where its port
+ * speaks h2 and HTTP/1.1 by ALPN: `protocol` is what the load generator's clients offer.
+ */
+const nchanTarget = (certificate?: Certificate, protocol: 'tls-http1' | 'tls-h2' = 'tls-h2'): Target => ({
+  name: certificate === undefined ? 'nginx + nchan' : `nginx + nchan, ${PROTOCOL_NAMES[protocol]}`,
+  protocol: certificate === undefined ? 'http1' : protocol,
   async start (port) {
     const prefix = mkdtempSync(join(tmpdir(), 'flowfi-bench-nchan-'))
     const listen = certificate === undefined
@@ -320,7 +327,10 @@ interface Measurement {
 
 const PAD = 'x'.repeat(120) // makes the event's data a 200-byte JSON object
 
-async function measure (target: Target, scenario: Scenario, port: number, settleMs: number): Promise<Measurement> {
+/** How long to wait: for deliveries after the last publish, and for the idle connections' memory to settle. */
+interface Waits { settleMs: number, idleMs: number }
+
+async function measure (target: Target, scenario: Scenario, port: number, { settleMs, idleMs }: Waits): Promise<Measurement> {
   const server = await target.start(port)
   try {
     // Warm-up: let the JIT and the allocator settle before anything is measured.
@@ -341,7 +351,7 @@ async function measure (target: Target, scenario: Scenario, port: number, settle
     const connected = await loadgen.ask<ConnectResult>({ type: 'connect', port, protocol, paths, sourceAddresses: 8, concurrency: 256, streamsPerSession })
     const connectCpu = cpuNow() - cpuBeforeConnect
     if (connected.failed > 0) process.stderr.write(`${target.name}: ${connected.failed} connections failed\n`)
-    await sleep(2000)
+    await sleep(idleMs)
     const rssAfter = rssKiB(server.pid)
 
     let published: PublishResult | undefined
@@ -404,8 +414,14 @@ const connections = (r: Measurement): string => r.failedConnections > 0 ? `${r.c
 /** The ratios each scenario's table ends with: [ours, baseline]. */
 const RATIOS: Array<[string, string]> = [
   ['flowfi-events', 'naive node http'], ['flowfi-events', 'nginx + nchan'], ['flowfi-events + redis', 'flowfi-events'],
-  // The h2 scenarios: against our HTTP/1.1 of the same run, and against nginx's TLS+h2.
-  ['flowfi-events, TLS+h2', 'flowfi-events'], ['flowfi-events, TLS+h2', 'nginx + nchan, TLS+h2'], ['flowfi-events, h2c', 'flowfi-events']
+  // The h2 scenarios: TLS+h2 against our TLS+HTTP/1.1 (what h2 adds), our plain HTTP/1.1 (what TLS and
+  // h2 add) and Node's floor; TLS+HTTP/1.1 against plain (what TLS adds); each of ours against nginx's
+  // of the same protocol, and nginx's TLS against its plain HTTP/1.1.
+  ['flowfi-events, TLS+h2', 'flowfi-events, TLS+HTTP/1.1'], ['flowfi-events, TLS+h2', 'flowfi-events'],
+  ['flowfi-events, TLS+h2', 'bare node:http2, TLS+h2'], ['flowfi-events, TLS+HTTP/1.1', 'flowfi-events'],
+  ['flowfi-events, TLS+HTTP/1.1', 'nginx + nchan, TLS+HTTP/1.1'], ['flowfi-events, TLS+h2', 'nginx + nchan, TLS+h2'],
+  ['nginx + nchan, TLS+HTTP/1.1', 'nginx + nchan'], ['nginx + nchan, TLS+h2', 'nginx + nchan'],
+  ['flowfi-events, h2c', 'flowfi-events']
 ]
 
 function table (results: Measurement[]): string {
@@ -443,20 +459,24 @@ function table (results: Measurement[]): string {
 
 /**
  * The h2 scenarios, each against our HTTP/1.1 as the baseline of the same run: TLS+h2 with one stream
- * per TLS connection (a browser tab), beside nginx + nchan behind nginx's own TLS and h2; h2c with 100
+ * per TLS connection (a browser tab), beside what makes its comparison fair: our TLS+HTTP/1.1 (what TLS
+ * alone costs us), a bare node:http2 TLS server (what Node costs anyone), and nginx + nchan on each of
+ * the three (plain HTTP/1.1, TLS+HTTP/1.1, TLS+h2 behind nginx's own TLS); h2c with 100
  * streams per session (the topology of an ingress that speaks h2c to us). Each measures the memory
  * of its idle connections, then a light broadcast.
  */
 function h2Scenarios (options: Options, light: { events: number, rate: number }, certificate: Certificate | undefined,
   withNchan: boolean): Scenario[] {
   if (certificate === undefined) return []
+  const tlsHttp1 = flowfiHttp2('flowfi-events, TLS+HTTP/1.1', 'tls-http1', certificate.env)
   const tls = flowfiHttp2('flowfi-events, TLS+h2', 'tls-h2', certificate.env)
   const h2c = flowfiHttp2('flowfi-events, h2c', 'h2c', { HTTP2_CLEARTEXT: 'true' })
   const sessions = Math.ceil(options.h2cStreams / H2C_STREAMS_PER_SESSION)
+  const nginx = withNchan ? [nchan, nchanTarget(certificate, 'tls-http1'), nchanTarget(certificate, 'tls-h2')] : []
   return [
     {
       name: `h2 over TLS: broadcast to ${options.h2Connections} connections of one stream each at ${light.rate}/s`,
-      targets: [flowfi, tls, ...withNchan ? [nchanTarget(certificate)] : []],
+      targets: [flowfi, tlsHttp1, tls, bareHttp2(certificate), ...nginx],
       streamsPerSession: 1,
       connections: options.h2Connections,
       streams: 'all',
@@ -512,6 +532,8 @@ async function main (): Promise<void> {
     ...h2Scenarios(options, light, certificate, targets.includes(nchan))
   ].filter(s => options.only.some(kind => s.name.startsWith(kind))) as Scenario[]
 
+  // A smoke run's memory figures are noise anyway: it waits less for them.
+  const waits: Waits = options.smoke ? { settleMs: 3000, idleMs: 500 } : { settleMs: 15_000, idleMs: 2000 }
   const results: Measurement[] = []
   let port = 20_000 + Math.floor(Math.random() * 20_000)
   for (const scenario of scenarios) {
@@ -519,7 +541,7 @@ async function main (): Promise<void> {
       // Redis mode is measured where it adds work: events going through the log.
       if (target === flowfiRedis && !/^(light|burst)/.test(scenario.name)) continue
       process.stderr.write(`${scenario.name}: ${target.name}...\n`)
-      results.push(await measure(target, scenario, port++, options.smoke ? 3000 : 15_000))
+      results.push(await measure(target, scenario, port++, waits))
     }
   }
   const header = `## Benchmark ${new Date().toISOString().slice(0, 10)}, ${availableParallelism()} CPUs, node ${process.version}` +

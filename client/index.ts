@@ -4,7 +4,8 @@ import { createParser } from 'eventsource-parser'
 import { CLOSING, QUERY, RESYNC, SUBSCRIBE_PATH, DEFAULT_HEARTBEAT_MS, type ControlEventData, type EventData, type EventType } from '../services/protocol.js'
 import { createSharedClient, type TabOptions } from './tabs.js'
 
-export type ClientState = 'connecting' | 'open' | 'waiting' | 'closed'
+/** `connecting` covers a reconnect that waits its backoff too. */
+export type ClientState = 'connecting' | 'open' | 'closed'
 export interface Filters { streams?: Array<string | number>, users?: string[], all?: boolean }
 export interface EventMeta { id: string, type: string }
 type Handler<K extends EventType | '*'> = (data: K extends EventType ? EventData[K] : unknown, meta: EventMeta) => void
@@ -18,16 +19,25 @@ export interface ClientOptions extends Filters, TabOptions {
   onResync?: (data: ControlEventData[typeof RESYNC]) => void
   onAuthError?: (status: number) => void
   onStateChange?: (state: ClientState) => void
+  /** An `events.closing` arrived (the token expired): called before the reconnect with a fresh token. */
+  onClosing?: (data: ControlEventData[typeof CLOSING]) => void
   onError?: (error: unknown) => void
-  /** Injectable for tests: timers and the random source of the jitter. */
+  /** Where `online` and `pageshow` are heard: the window by default; Node has none (tests pass an EventTarget). */
+  events?: EventTarget
+  /** Injectable for tests: timers, the clock and the random source of the jitter. */
   setTimeout?: (fn: () => void, ms: number) => unknown
   clearTimeout?: (handle: unknown) => void
+  now?: () => number
   random?: () => number
   fetch?: typeof fetch
 }
 
 const MIN_BACKOFF_MS = 1000
 const MAX_BACKOFF_MS = 30_000
+/** The abort reason of a stream the client itself lets go (a reconnect or close()), not a failure to report. */
+const REPLACED = 'replaced'
+/** The network is back, or the page is back (from sleep or the back-forward cache): check the stream now. */
+const WAKE_EVENTS = ['online', 'pageshow'] as const
 
 /** Ids are `<ms>-<seq>`: compare them as numbers; an id that is not one never counts as newer. */
 export function isNewer (id: string | undefined, than: string | undefined): boolean {
@@ -53,9 +63,12 @@ export function createEventsClient (options: ClientOptions): EventsClient {
   if (options.shareAcrossTabs === true) return createSharedClient(options, { connect: createEventsClient, isNewer })
   const later = options.setTimeout ?? ((fn, ms) => setTimeout(fn, ms))
   const cancel = options.clearTimeout ?? (handle => clearTimeout(handle as ReturnType<typeof setTimeout>))
+  const now = options.now ?? Date.now
   const random = options.random ?? Math.random
   const doFetch = options.fetch ?? fetch
   const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 2 * DEFAULT_HEARTBEAT_MS
+  // Outside a browser globalThis has no addEventListener: nothing to listen to.
+  const wakeEvents = (options.events ?? globalThis) as Partial<EventTarget>
   const handlers = new Map<string, Set<Handler<EventType | '*'>>>()
   let filters: Filters = { streams: options.streams, users: options.users, all: options.all }
   let lastEventId = options.lastEventId
@@ -64,8 +77,10 @@ export function createEventsClient (options: ClientOptions): EventsClient {
   let serverRetryMs = 0
   let authFailures = 0
   let abort: AbortController | undefined
+  /** The scheduled reconnect, while one waits. */
   let timer: unknown
   let deadTimer: unknown
+  let lastByteAt = 0
 
   // a function, so that TypeScript does not narrow `state` across the awaits
   const isClosed = () => state === 'closed'
@@ -76,13 +91,18 @@ export function createEventsClient (options: ClientOptions): EventsClient {
   }
   const backoffMs = () => Math.max(serverRetryMs, random() * Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** attempt++))
   const schedule = (ms: number) => {
-    setState('waiting')
-    cancel(timer)
+    setState('connecting')
     timer = later(connect, ms)
   }
   const armDeadline = () => {
+    lastByteAt = now()
     cancel(deadTimer)
     deadTimer = later(() => abort?.abort(new Error('no heartbeat')), heartbeatTimeoutMs)
+  }
+  // A waiting reconnect goes now; an open stream silent for longer than the heartbeat interval
+  // (half the timeout) is taken as dead at once, not at its deadline.
+  const check = () => {
+    if (timer !== undefined || (state === 'open' && now() - lastByteAt > heartbeatTimeoutMs / 2)) void connect()
   }
   const dispatch = (type: string, id: string, data: unknown) => {
     for (const key of [type, '*']) for (const handler of handlers.get(key) ?? []) handler(data as never, { id, type })
@@ -90,8 +110,10 @@ export function createEventsClient (options: ClientOptions): EventsClient {
 
   async function connect (): Promise<void> {
     if (isClosed()) return
+    cancel(timer)
+    timer = undefined
     setState('connecting')
-    abort?.abort()
+    abort?.abort(REPLACED)
     const controller = abort = new AbortController()
     let opened = false
     let reconnectNow = false
@@ -108,6 +130,12 @@ export function createEventsClient (options: ClientOptions): EventsClient {
         if (response.status === 403 || ++authFailures > 1) return close()
         return void connect()
       }
+      if (response.status === 400) {
+        // The filters themselves are refused (an unknown id, too many): the same request would loop.
+        const { message } = await response.json().catch(() => ({})) as { message?: string }
+        options.onError?.(new Error(`the events service refused the subscription (400): ${message ?? 'no reason given'}`))
+        return close()
+      }
       if (!response.ok || !response.body) {
         // Retry-After in seconds; an absent or unreadable one counts as 0
         const retryAfterMs = (Number(response.headers.get('retry-after')) || 0) * 1000
@@ -120,8 +148,12 @@ export function createEventsClient (options: ClientOptions): EventsClient {
       const parser = createParser({
         onRetry: ms => { serverRetryMs = ms },
         onEvent: ({ id, event = 'message', data }) => {
-          if (event === CLOSING) { reconnectNow = true; return }
           const parsed: unknown = JSON.parse(data)
+          if (event === CLOSING) {
+            reconnectNow = true
+            options.onClosing?.(parsed as ControlEventData[typeof CLOSING])
+            return
+          }
           if (event === RESYNC) {
             // The resync's own id is the newest event: the next resume starts there (none: from now).
             lastEventId = isNewer(id, undefined) ? id : undefined
@@ -143,7 +175,8 @@ export function createEventsClient (options: ClientOptions): EventsClient {
         if (reconnectNow) { void reader.cancel(); break }
       }
     } catch (error) {
-      if (!controller.signal.aborted || controller.signal.reason instanceof Error) options.onError?.(error)
+      // Not the aborts of update() and close(): only a failure, or a stream found dead.
+      if (controller.signal.reason !== REPLACED) options.onError?.(error)
     } finally {
       cancel(deadTimer)
     }
@@ -157,9 +190,11 @@ export function createEventsClient (options: ClientOptions): EventsClient {
     setState('closed')
     cancel(timer)
     cancel(deadTimer)
-    abort?.abort()
+    abort?.abort(REPLACED)
+    for (const type of WAKE_EVENTS) wakeEvents.removeEventListener?.(type, check)
   }
 
+  for (const type of WAKE_EVENTS) wakeEvents.addEventListener?.(type, check)
   queueMicrotask(() => void connect())
   return {
     get state () { return state },

@@ -55,6 +55,8 @@ export interface Config {
   corsOrigins: string[]
   /** Several instances share one event log in Redis; undefined: one instance, all in memory. */
   redis: RedisConfig | undefined
+  /** Whether GET /console serves the live console page (with AUTH_MODE=jwt it asks for an events:all token). */
+  console: boolean
 }
 
 /**
@@ -162,6 +164,10 @@ export function loadConfig (env: Env = process.env): Config {
     throw new ConfigError('HTTP2_SESSION_IDLE_TIMEOUT_MS', String(config.listener.http2.sessionIdleTimeoutMs),
       `more than HEARTBEAT_MS (${config.heartbeatMs}), or sessions with open streams would be closed`)
   }
+  // The console's token check is a JWT scope: without JWTs anyone could read every event through it.
+  if (config.console && config.production && config.auth.mode === 'off') {
+    throw new ConfigError('CONSOLE', 'true', 'false in production with AUTH_MODE=off: the console needs AUTH_MODE=jwt to ask for an events:all token')
+  }
   if (config.publishRatePerSecond < config.maxPublishBatch) {
     throw new ConfigError('PUBLISH_RATE_PER_SECOND', String(config.publishRatePerSecond),
       `at least MAX_PUBLISH_BATCH (${config.maxPublishBatch}): a larger batch could never be published`)
@@ -206,7 +212,9 @@ function readConfig (env: Env): Config {
     subscribeRatePerMinute: integer(env, 'SUBSCRIBE_RATE_PER_MINUTE', 120, 1, 1_000_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 10_000_000),
     corsOrigins: corsOrigins(env),
-    redis: redisConfig(env)
+    redis: redisConfig(env),
+    // On where a developer looks at the service; in production only when asked for.
+    console: oneOf(env, 'CONSOLE', ['true', 'false'], nodeEnv === 'production' ? 'false' : 'true') === 'true'
   }
 }
 

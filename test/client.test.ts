@@ -1,11 +1,14 @@
 import { once } from 'node:events'
-import { createServer } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import t from 'tap'
-import { createEventsClient, isNewer, subscribeUrl, type ClientState } from '../client/index.js'
+import t, { type Test } from 'tap'
+import { createEventsClient, isNewer, subscribeUrl, type ClientState, type EventsClient } from '../client/index.js'
 import { publish, randomAccountId, startApp, waitUntil } from './helpers/app.js'
+import { startDeploy } from './helpers/deploy.js'
+import { redisAnswers } from './helpers/redis.js'
+import { openStream } from './helpers/sse-client.js'
 import { nowS, signJwt } from './helpers/jwt.js'
 
 const cancelled = (streamId: string) => ({ event: 'stream.cancelled', data: { streamId } })
@@ -16,20 +19,49 @@ async function publishIds (url: string, events: unknown[], headers: Record<strin
   return body.ids
 }
 
-/** A clock the test advances: timers wait until `fire()` runs them, and record what they asked for. */
+/** The sockets of the event streams `server` has been asked for so far. */
+function streamSockets (server: Server): Set<Socket> {
+  const sockets = new Set<Socket>()
+  server.on('request', (request: IncomingMessage) => {
+    if (request.url?.startsWith('/events/subscribe')) sockets.add(request.socket)
+  })
+  return sockets
+}
+
+/** The ids of the `stream.cancelled` events `client` delivers, in order. */
+function receivedIds (client: EventsClient): string[] {
+  const ids: string[] = []
+  client.on('stream.cancelled', (_data, meta) => ids.push(meta.id))
+  return ids
+}
+
+/**
+ * A clock the test runs: timers wait until `fire()` runs them, and record what they asked for; `now`
+ * moves only when the test moves `time`. `options` are the client's options that take it.
+ */
 function manualClock () {
   const pending = new Map<number, { fn: () => void, ms: number }>()
   let next = 0
-  return {
+  const clock = {
     asked: [] as number[],
-    setTimeout (fn: () => void, ms: number) { pending.set(++next, { fn, ms }); this.asked.push(ms); return next },
-    clearTimeout (handle: unknown) { pending.delete(handle as number) },
-    /** Runs the timers that asked for at least `minMs` (the reconnect ones, not the heartbeat deadline). */
+    time: 0,
+    /** Runs the timers whose delay passes `filter` (a reconnect's, say, not the heartbeat deadline's). */
     fire (filter: (ms: number) => boolean = () => true) {
       for (const [handle, timer] of pending) if (filter(timer.ms)) { pending.delete(handle); timer.fn() }
+    },
+    /** Whether a timer whose delay passes `filter` is waiting. */
+    waits (filter: (ms: number) => boolean) { return [...pending.values()].some(timer => filter(timer.ms)) },
+    options: {
+      setTimeout (fn: () => void, ms: number) { pending.set(++next, { fn, ms }); clock.asked.push(ms); return next },
+      clearTimeout (handle: unknown) { pending.delete(handle as number) },
+      now: () => clock.time
     }
   }
+  return clock
 }
+
+/** The default heartbeat deadline (30 s) is the only timer of 30 s or more that the tests below leave waiting. */
+const reconnect = (ms: number) => ms < 30_000
 
 t.test('ids compare as numbers; urls gain the subscribe path unless they have it', async t => {
   t.ok(isNewer('10-0', '9-5'))
@@ -44,14 +76,11 @@ t.test('ids compare as numbers; urls gain the subscribe path unless they have it
 
 t.test('typed delivery, then a dropped socket resumes with nothing lost or doubled', async t => {
   const { url, app } = await startApp(t)
-  const sockets = new Set<Socket>()
-  app.server.on('request', (request: IncomingMessage) => {
-    if (request.url?.startsWith('/events/subscribe')) sockets.add(request.socket)
-  })
+  const sockets = streamSockets(app.server)
   const clock = manualClock()
   const states: ClientState[] = []
   const client = createEventsClient({
-    url, streams: ['a'], setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock),
+    url, streams: ['a'], ...clock.options,
     random: () => 0.5, onStateChange: s => states.push(s)
   })
   t.teardown(() => client.close())
@@ -64,26 +93,27 @@ t.test('typed delivery, then a dropped socket resumes with nothing lost or doubl
   await waitUntil('2 events', () => received.length === 2)
 
   for (const socket of sockets) socket.destroy() // the network drops under the event stream
-  await waitUntil('waiting', () => client.state === 'waiting')
+  await waitUntil('a reconnect waits', () => clock.waits(reconnect))
+  t.equal(client.state, 'connecting', 'a reconnect that waits is connecting')
   const missed = await publishIds(url, [cancelled('a'), cancelled('a')])
-  clock.fire(ms => ms < 30_000)
+  clock.fire(reconnect)
   await waitUntil('4 events', () => received.length === 4)
   t.same(received, [...before, ...missed])
   t.same(all, Array(4).fill('stream.cancelled'))
   t.equal(client.lastEventId, missed[1])
-  t.ok(states.includes('waiting') && states.at(-1) === 'open')
+  t.same(states, ['open', 'connecting', 'open'])
 })
 
 t.test('backoff: full jitter, exponential up to 30 s, never below the server retry', async t => {
   const clock = manualClock()
   let attempts = 0
   const client = createEventsClient({
-    url: 'http://127.0.0.1:1', random: () => 1, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock),
+    url: 'http://127.0.0.1:1', random: () => 1, ...clock.options,
     fetch: async () => { attempts++; throw new TypeError('connection refused') }
   })
   t.teardown(() => client.close())
   for (let n = 1; n <= 7; n++) {
-    await waitUntil(`attempt ${n}`, () => attempts === n && client.state === 'waiting')
+    await waitUntil(`attempt ${n}`, () => attempts === n && clock.waits(() => true))
     clock.fire()
   }
   t.same(clock.asked, [1000, 2000, 4000, 8000, 16000, 30000, 30000])
@@ -97,18 +127,6 @@ t.test('401 calls onAuthError and retries once with a fresh token; a second 401 
   const client = createEventsClient({ url, all: true, getToken: () => 'not-a-jwt', onAuthError: s => statuses.push(s) })
   await waitUntil('closed', () => client.state === 'closed')
   t.same(statuses, [401, 401])
-})
-
-t.test('429 waits at least Retry-After before trying again', async t => {
-  const { url } = await startApp(t, { SUBSCRIBE_RATE_PER_MINUTE: '1' })
-  const first = createEventsClient({ url, all: true })
-  t.teardown(() => first.close())
-  await waitUntil('first open', () => first.state === 'open')
-  const clock = manualClock()
-  const client = createEventsClient({ url, all: true, random: () => 0, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) })
-  t.teardown(() => client.close())
-  await waitUntil('waiting', () => client.state === 'waiting')
-  t.ok(clock.asked[0]! >= 1000, `waits ${clock.asked[0]} ms, the server's Retry-After at least`)
 })
 
 t.test('a bad resume id: onResync, then live', async t => {
@@ -128,7 +146,7 @@ t.test('a dead stream (no heartbeat in time) is aborted and reconnected; update(
   const errors: unknown[] = []
   const client = createEventsClient({
     url, streams: ['a'], heartbeatTimeoutMs: 123_456, random: () => 0, onError: e => errors.push(e),
-    setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock)
+    ...clock.options
   })
   t.teardown(() => client.close())
   const received: string[] = []
@@ -136,7 +154,7 @@ t.test('a dead stream (no heartbeat in time) is aborted and reconnected; update(
   client.on('stream.cancelled', handler)
   await waitUntil('open', () => client.state === 'open')
   clock.fire(ms => ms === 123_456)
-  await waitUntil('waiting', () => client.state === 'waiting')
+  await waitUntil('a reconnect waits', () => clock.waits(ms => ms !== 123_456))
   t.equal(errors.length, 1, 'the dead stream is reported')
   clock.fire(ms => ms !== 123_456)
   await waitUntil('open again', () => client.state === 'open')
@@ -150,6 +168,7 @@ t.test('a dead stream (no heartbeat in time) is aborted and reconnected; update(
   await waitUntil('delivered', () => client.lastEventId !== undefined)
   client.close()
   t.equal(client.state, 'closed')
+  t.equal(errors.length, 1, 'neither update() nor close() is an error')
 })
 
 t.test('events.closing: a fresh token and a reconnect from the last id, nothing lost or doubled', async t => {
@@ -158,9 +177,12 @@ t.test('events.closing: a fresh token and a reconnect from the last id, nothing 
   const alice = randomAccountId()
   const bob = randomAccountId()
   let tokens = 0
+  // When the client is told, and how many tokens it had asked for by then: the fresh one comes after.
+  const closings: Array<{ reason: string, tokens: number }> = []
   // the first token expires within 2 s: the server ends that stream with events.closing
   const client = createEventsClient({
-    url, users: [alice], withCredentials: true, getToken: () => signJwt({ sub: alice, exp: nowS() + (++tokens === 1 ? 2 : 600) }, HS)
+    url, users: [alice], withCredentials: true, getToken: () => signJwt({ sub: alice, exp: nowS() + (++tokens === 1 ? 2 : 600) }, HS),
+    onClosing: ({ reason }) => closings.push({ reason, tokens })
   })
   t.teardown(() => client.close())
   const received: string[] = []
@@ -173,6 +195,7 @@ t.test('events.closing: a fresh token and a reconnect from the last id, nothing 
   ids.push(...await publishIds(url, [created('e-2')], publisher))
   await waitUntil('2 events', () => received.length === 2)
   t.same(received, ids)
+  t.same(closings, [{ reason: 'token_expired', tokens: 1 }], 'onClosing, before the fresh token')
 })
 
 t.test('a resume from an id older than the history: onResync, and the next resume starts at the resync id', async t => {
@@ -194,6 +217,25 @@ t.test('403 closes the client at once', async t => {
   t.same(statuses, [403])
 })
 
+t.test('a 400 (the filters refused) closes the client with the server\'s reason instead of retrying the same request', async t => {
+  const { url } = await startApp(t)
+  const errors: string[] = []
+  const client = createEventsClient({ url, users: ['not-a-stellar-key'], onError: error => errors.push(String(error)) })
+  await waitUntil('closed', () => client.state === 'closed')
+  t.equal(errors.length, 1)
+  t.match(errors[0], /refused the subscription \(400\): .*user/i)
+
+  // A 400 without the service's JSON body (a proxy's page): closed all the same, with no reason to give.
+  const server = createServer((_request, response) => { response.writeHead(400, { 'content-type': 'text/html' }).end('<h1>Bad Request</h1>') })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const bare: string[] = []
+  const proxied = createEventsClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, all: true, onError: error => bare.push(String(error)) })
+  await waitUntil('closed', () => proxied.state === 'closed')
+  t.same(bare, ['Error: the events service refused the subscription (400): no reason given'])
+})
+
 t.test('an event whose id is not newer than the last is dropped; a 404 waits the backoff; update after close opens nothing', async t => {
   // A server of the test's own, on a real socket: ours never sends an id twice.
   const server = createServer((request, response) => {
@@ -206,18 +248,134 @@ t.test('an event whose id is not newer than the last is dropped; a 404 waits the
   t.teardown(() => server.close())
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const clock = manualClock()
-  const client = createEventsClient({ url: base, all: true, random: () => 1, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) })
+  const client = createEventsClient({ url: base, all: true, random: () => 1, ...clock.options })
   const received: string[] = []
   client.on('stream.cancelled', (_data, meta) => received.push(meta.id))
-  await waitUntil('the stream ended and a retry is scheduled', () => client.state === 'waiting')
+  await waitUntil('the stream ended and a retry is scheduled', () => clock.waits(() => true))
   t.same(received, ['5-0', '6-0'])
   client.close()
   client.update({ all: true })
   t.equal(client.state, 'closed', 'a closed client stays closed')
 
-  const lost = createEventsClient({ url: `${base}/elsewhere/`, all: true, random: () => 1, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) })
+  const lost = createEventsClient({ url: `${base}/elsewhere/`, all: true, random: () => 1, ...clock.options })
   t.teardown(() => lost.close())
   const asked = clock.asked.length
-  await waitUntil('a 404 waits', () => lost.state === 'waiting')
-  t.same(clock.asked.slice(asked).filter(ms => ms < 30_000), [1000], 'no Retry-After: the backoff alone')
+  await waitUntil('a 404 waits', () => clock.waits(() => true))
+  t.same(clock.asked.slice(asked).filter(reconnect), [1000], 'no Retry-After: the backoff alone')
+})
+
+/** A real EventTarget, standing in for the window in Node, that counts the listeners it holds. */
+class CountingTarget extends EventTarget {
+  listeners = 0
+  override addEventListener (...args: Parameters<EventTarget['addEventListener']>) { this.listeners++; super.addEventListener(...args) }
+  override removeEventListener (...args: Parameters<EventTarget['removeEventListener']>) { this.listeners--; super.removeEventListener(...args) }
+}
+
+t.test('online and pageshow: a silent open stream is replaced at once, a waiting reconnect goes now; close() stops listening', async t => {
+  const { url, app } = await startApp(t)
+  const sockets = streamSockets(app.server)
+  const clock = manualClock()
+  const window = new CountingTarget()
+  // a heartbeat interval of 30 s (half the timeout), and a deadline the reconnect filter leaves alone
+  const client = createEventsClient({ url, streams: ['a'], heartbeatTimeoutMs: 60_000, random: () => 1, events: window, ...clock.options })
+  const received = receivedIds(client)
+  t.equal(window.listeners, 2)
+  await waitUntil('open', () => client.state === 'open')
+  const ids = await publishIds(url, [cancelled('a')])
+  await waitUntil('1 event', () => received.length === 1)
+
+  window.dispatchEvent(new Event('online'))
+  t.equal(client.state, 'open', 'a stream that sent a byte within the heartbeat interval is left alone')
+  clock.time += 30_001
+  window.dispatchEvent(new Event('pageshow'))
+  t.equal(client.state, 'connecting', 'silent for longer than the heartbeat interval: replaced at once')
+  window.dispatchEvent(new Event('online'))
+  await waitUntil('open again', () => client.state === 'open')
+  t.equal(sockets.size, 2, 'one new stream, not one per event')
+
+  for (const socket of sockets) socket.destroy()
+  await waitUntil('a reconnect waits', () => clock.waits(reconnect))
+  ids.push(...await publishIds(url, [cancelled('a'), cancelled('a')]))
+  window.dispatchEvent(new Event('online'))
+  t.notOk(clock.waits(reconnect), 'the backoff is cancelled: the reconnect goes now')
+  await waitUntil('3 events', () => received.length === 3)
+  t.same(received, ids, 'nothing lost or doubled')
+  client.close()
+  t.equal(window.listeners, 0)
+})
+
+t.test('a 429 with Retry-After (another stream holds the only place) waits that long, then resumes: nothing lost or doubled', async t => {
+  const { url, app } = await startApp(t, { MAX_CONNECTIONS_PER_IP: '1' })
+  const sockets = streamSockets(app.server)
+  const clock = manualClock()
+  const client = createEventsClient({ url, streams: ['a'], random: () => 0, ...clock.options })
+  t.teardown(() => client.close())
+  const received = receivedIds(client)
+  await waitUntil('open', () => client.state === 'open')
+  const ids = await publishIds(url, [cancelled('a')])
+  await waitUntil('1 event', () => received.length === 1)
+
+  for (const socket of sockets) socket.destroy()
+  await waitUntil('the place is free', () => app.connectionLimits.openFrom('127.0.0.1') === 0 && clock.waits(reconnect))
+  const other = await openStream(`${url}/events/subscribe?all=true`) // another tab takes the place
+  t.teardown(() => other.close())
+  t.equal(other.status, 200)
+  clock.fire(reconnect)
+  await waitUntil('the Retry-After wait', () => clock.waits(ms => ms === 10_000))
+  t.equal(client.state, 'connecting')
+  ids.push(...await publishIds(url, [cancelled('a'), cancelled('a')]))
+  other.close()
+  await waitUntil('the place is free again', () => app.connectionLimits.openFrom('127.0.0.1') === 0)
+  clock.fire(ms => ms === 10_000)
+  await waitUntil('3 events', () => received.length === 3)
+  t.same(received, ids, 'nothing lost or doubled')
+})
+
+/** A client of a deploy's restarting instance, on the manual clock, open, with one event received from the replica. */
+async function followDeploy (t: Test, env: Record<string, string> = {}) {
+  const deploy = await startDeploy(t, env)
+  const clock = manualClock()
+  const client = createEventsClient({ url: deploy.url, streams: ['a'], random: () => 0, ...clock.options })
+  t.teardown(() => client.close())
+  const received = receivedIds(client)
+  await waitUntil('open', () => client.state === 'open')
+  const ids = await publishIds(deploy.replica.url, [cancelled('a')])
+  await waitUntil('1 event', () => received.length === 1)
+  return { deploy, clock, client, received, ids }
+}
+
+t.test('a restart (same port, history in Redis): refused while down, then resumed, nothing lost or doubled', async t => {
+  if (!await redisAnswers(t)) return
+  const { deploy, clock, client, received, ids } = await followDeploy(t)
+  await deploy.stop()
+  await waitUntil('a reconnect waits', () => clock.waits(reconnect))
+  ids.push(...await publishIds(deploy.replica.url, [cancelled('a')]))
+  clock.fire(reconnect) // nothing listens on the port: refused, and it tries again later
+  await waitUntil('another reconnect waits', () => clock.waits(reconnect))
+  t.equal(client.state, 'connecting')
+  await deploy.start()
+  ids.push(...await publishIds(deploy.replica.url, [cancelled('a')]))
+  clock.fire(reconnect)
+  await waitUntil('3 events', () => received.length === 3)
+  t.same(received, ids, 'nothing lost or doubled')
+})
+
+t.test('a drain: the retry hint is waited for, the draining instance sends the client away again, the new one replays; nothing lost or doubled', async t => {
+  if (!await redisAnswers(t)) return
+  const { deploy, clock, received, ids } = await followDeploy(t, { DRAIN_DELAY_MS: '0', DRAIN_WINDOW_MS: '0', RETRY_MS: '1000' })
+  const sockets = streamSockets(deploy.instance.app.server)
+  const drained = deploy.instance.app.drain()
+  await waitUntil('a reconnect waits', () => clock.waits(reconnect))
+  t.ok(clock.asked.at(-1)! >= 500, `it waits ${clock.asked.at(-1)} ms: the retry hint (RETRY_MS with jitter), not the random 0`)
+  ids.push(...await publishIds(deploy.replica.url, [cancelled('a')]))
+  clock.fire(reconnect) // still draining: told to retry, and ended
+  await waitUntil('sent away', () => clock.waits(reconnect))
+  t.equal(sockets.size, 1, 'it came back to the draining instance once')
+  await drained
+  await deploy.stop()
+  ids.push(...await publishIds(deploy.replica.url, [cancelled('a')]))
+  await deploy.start()
+  clock.fire(reconnect)
+  await waitUntil('3 events', () => received.length === 3)
+  t.same(received, ids, 'nothing lost or doubled')
 })

@@ -3,6 +3,8 @@ import t from 'tap'
 import { DockerfileParser, type Instruction } from 'dockerfile-ast'
 import { From, type Copy, type JSONInstruction } from 'dockerfile-ast/lib/main.js'
 import { loadConfig } from '../services/config.js'
+import { buildConsole } from '../scripts/build-console.js'
+import { tempDir } from './helpers/console.js'
 
 // No container engine runs here: the image's conventions are checked on the parsed Dockerfile.
 const root = new URL('../../', import.meta.url)
@@ -47,6 +49,11 @@ t.test('built with the dev dependencies, run with the production ones only', asy
   // What the build stage copies in covers what tsconfig.build.json compiles: a new folder is not left out.
   const copied = keyword(build, 'COPY').flatMap(copy => copy.getArguments().slice(0, -1).map(arg => arg.getValue()))
   for (const source of buildTsconfig.include as string[]) t.ok(copied.includes(source), `the build gets ${source}`)
+  // And what the console page's bundle is made of: every folder of its sources (node_modules comes from npm ci).
+  const consoleSources = new Set((await buildConsole(await tempDir(t))).inputs
+    .filter(input => !input.includes('node_modules/')).map(input => input.split('/')[0]!))
+  for (const source of consoleSources) t.ok(copied.includes(source), `the build gets ${source}, for the console page`)
+  t.match(pkg.scripts.postbuild, /^node dist\/scripts\/build-console\.js$/, 'npm run build bundles the console page into dist, which the run stage takes')
 
   const fromStages = (keyword(final, 'COPY') as Copy[]).map(copy => [copy.getFromFlag()?.getValue(), copy.getArguments()[0]!.getValue()])
   t.same(fromStages.map(([, path]) => path).sort(), ['/app/dist', '/app/node_modules'], 'the run stage takes dist and node_modules only')

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net'
 import t from 'tap'
 import { randomAccountId, startApp, waitUntil } from './helpers/app.js'
 import { connectH2, getH2, requestH2, subscribeH2 } from './helpers/h2.js'
+import { dataFrameRelay } from './helpers/h2-frames.js'
 import { nowS, signJwt } from './helpers/jwt.js'
 import { StreamClient } from './helpers/sse-client.js'
 import { makeCertificate } from './helpers/tls.js'
@@ -308,6 +309,22 @@ t.test('HTTP2_CLEARTEXT=true: h2c with prior knowledge', async t => {
   t.match(metrics.body, /^sse_streams_active\{protocol="h2"\} 1$/m)
   t.match(metrics.body, /^sse_streams_opened_total\{protocol="h2"\} 1$/m)
   t.match(metrics.body, /^sse_connections_active 1$/m, 'the unlabelled gauge as before')
+})
+
+t.test('the events of one flush reach each h2 stream as one DATA frame, read on the wire', async t => {
+  const { url } = await startApp(t, { HTTP2_CLEARTEXT: 'true', PUBLISH_TOKEN: TOKEN })
+  const relay = await dataFrameRelay(t, url)
+  const session = await connectH2(t, relay.url)
+  const streams = [await subscribeH2(t, session, 'all=true'), await subscribeH2(t, session, 'streams=g')]
+  // One publish is one flush: ten events to both streams.
+  const { body } = await publishH2(session, Array.from({ length: 10 }, () => cancelled('g')))
+  await Promise.all(streams.map(stream => stream.eventCount(10)))
+  for (const stream of streams) {
+    const frames = relay.frames.filter(frame => frame.streamId === stream.response.id && frame.payload.includes('event: '))
+    t.equal(frames.length, 1, `stream ${stream.response.id!}: one DATA frame carries the flush`)
+    t.same(stream.events.map(event => event.id), body.ids, 'with its ten events, in order')
+    t.equal(frames[0]!.payload.toString().match(/^id: /gm)?.length, 10)
+  }
 })
 
 t.test('no warning was printed along the way', async t => {

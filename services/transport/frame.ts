@@ -29,9 +29,34 @@ export interface Gathering {
 }
 
 /**
- * The writes of one flush of several events. A sink that gathers its writes (HTTP/1.1 corks its
- * socket, so that all a connection gets from one flush leaves in one system call) joins the batch at
- * its first write in it and is released when the flush is over.
+ * A sink that holds its writes of a batch (corks what it writes to) from its first write in the batch
+ * until the batch ends, so that all it gets from one flush leaves as one write: one system call for
+ * an HTTP/1.x socket, one DATA write for an HTTP/2 stream. The sink says what holding is; this keeps
+ * where it joined last (a number, not a set: the check runs once per write).
+ */
+export abstract class GatheringSink implements Gathering {
+  /** The last batch this sink joined. */
+  #batch = 0
+
+  /** Corks what the sink writes to. */
+  protected abstract hold (): void
+  /** Uncorks it: what was held goes out at once. */
+  abstract release (): void
+
+  /** Called before each write of `frame`: joins its batch, and holds, at the first write in it. */
+  protected gather (frame: Frame): void {
+    const batch = frame.batch
+    if (batch !== undefined && batch.id !== this.#batch) {
+      this.#batch = batch.id
+      this.hold()
+      batch.join(this)
+    }
+  }
+}
+
+/**
+ * The writes of one flush of several events. A sink that gathers its writes (see GatheringSink)
+ * joins the batch at its first write in it and is released when the flush is over.
  */
 export class WriteBatch {
   static #last = 0

@@ -1,4 +1,4 @@
-import type { Frame, Gathering } from './frame.js'
+import { GatheringSink, type Frame } from './frame.js'
 import { drainedOrClosed, type Draining, type Sink } from './sink.js'
 
 /** What an HTTP/1.x stream writes to once its response head is out: its connection's socket (TCP or TLS). */
@@ -28,12 +28,11 @@ export function toChunk (frame: Buffer): Buffer {
  * flush of several events the socket is corked at its first write and uncorked when the flush is
  * over, so that all it gets from one flush leaves in one system call.
  */
-export class Http1Sink implements Sink, Gathering {
-  /** The last batch this sink joined. */
-  #batch = 0
-
+export class Http1Sink extends GatheringSink implements Sink {
   /** `chunked`: the response uses chunked transfer coding (HTTP/1.1; never HTTP/1.0). */
-  constructor (readonly socket: ByteSocket, readonly chunked: boolean) {}
+  constructor (readonly socket: ByteSocket, readonly chunked: boolean) {
+    super()
+  }
 
   get protocol (): 'http1' {
     return 'http1'
@@ -48,13 +47,12 @@ export class Http1Sink implements Sink, Gathering {
   }
 
   write (frame: Frame): void {
-    const batch = frame.batch
-    if (batch !== undefined && batch.id !== this.#batch) {
-      this.#batch = batch.id
-      this.socket.cork()
-      batch.join(this)
-    }
+    this.gather(frame)
     this.socket.write(this.chunked ? frame.encoded(toChunk) : frame.bytes)
+  }
+
+  protected hold (): void {
+    this.socket.cork()
   }
 
   release (): void {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../app.js'
+import { buildApp, type BuildOptions } from '../../app.js'
 import { loadConfig } from '../../services/config.js'
 import { encodeStellarAccountId } from '../../services/stellar-key.js'
 
@@ -18,8 +18,8 @@ export interface RunningApp {
   logs: Array<Record<string, unknown>>
 }
 
-/** A fresh app on a free loopback port, closed when the test ends. */
-export async function startApp (t: Teardown, env: Record<string, string> = {}): Promise<RunningApp> {
+/** A fresh app on a free loopback port, closed when the test ends; `options` go to buildApp (its log stream is this one's). */
+export async function startApp (t: Teardown, env: Record<string, string> = {}, options: Omit<BuildOptions, 'logStream'> = {}): Promise<RunningApp> {
   const logs: Array<Record<string, unknown>> = []
   const stream = new Writable({
     write (chunk: Buffer, _encoding, done) {
@@ -28,7 +28,7 @@ export async function startApp (t: Teardown, env: Record<string, string> = {}): 
     }
   })
   const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', ...env })
-  const app = buildApp(config, { logStream: stream })
+  const app = buildApp(config, { ...options, logStream: stream })
   t.teardown(() => app.close())
   await app.listen({ host: config.host, port: config.port })
   const { port } = app.server.address() as AddressInfo

@@ -8,9 +8,10 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 /**
  * Bundles a page script for the browser with esbuild, from its TypeScript source (a path from the
  * repository's root, such as `test/pages/client-page.ts`): what an app's own bundler would make of
- * `client/`. The pages are type-checked with DOM types by client/tsconfig.json.
+ * `client/`. The pages are type-checked with DOM types by client/tsconfig.json. `mode` picks React's
+ * build: only the development one runs StrictMode's second mount.
  */
-export async function bundlePage (entry: string): Promise<string> {
+export async function bundlePage (entry: string, mode: 'production' | 'development' = 'production'): Promise<string> {
   const result = await build({
     entryPoints: [ROOT + entry],
     bundle: true,
@@ -19,7 +20,7 @@ export async function bundlePage (entry: string): Promise<string> {
     platform: 'browser',
     target: 'es2022',
     jsx: 'automatic',
-    define: { 'process.env.NODE_ENV': '"production"' },
+    define: { 'process.env.NODE_ENV': JSON.stringify(mode) },
     // React 19, FlowFi's version, is installed under an alias: tap's reporter needs React 18 as `react`.
     alias: { react: 'react19', 'react-dom': 'react-dom19' },
     logLevel: 'silent'
