@@ -22,7 +22,7 @@ const DEFAULT_MAX_FILTERS = 100
 
 // The browser's APIs, typed here: the server's tsconfig, which compiles client/ for Node, has no DOM types.
 interface Message {
-  k: 'join' | 'leave' | 'hello' | 'gone' | 'members' | 'refuse' | 'event' | 'resync' | 'state' | 'auth'
+  k: 'join' | 'leave' | 'hello' | 'gone' | 'members' | 'refuse' | 'event' | 'resync' | 'closing' | 'state' | 'auth'
   from: string
   filters?: Filters
   members?: Array<[string, Filters]>
@@ -149,6 +149,10 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
         }
         options.onResync?.(data)
       },
+      onClosing: data => {
+        if (lead) post({ k: 'closing', data })
+        options.onClosing?.(data)
+      },
       onAuthError: status => {
         if (lead) post({ k: 'auth', status })
         options.onAuthError?.(status)
@@ -239,6 +243,8 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
     } else if (message.k === 'resync') {
       seen = message.id
       options.onResync?.(message.data as never)
+    } else if (message.k === 'closing') {
+      options.onClosing?.(message.data as never)
     } else if (message.k === 'state' && members.has(me)) {
       setState(message.state!)
     } else if (message.k === 'auth') {

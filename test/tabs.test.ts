@@ -212,7 +212,7 @@ t.test('in headless Chromium', async t => {
     t.equal(subscribes.length, 1, 'one stream')
   })
 
-  t.test('onAuthError and the closed state reach every tab', async t => {
+  t.test('onClosing, onAuthError and the closed state reach every tab', async t => {
     const secret = 'a-test-secret-of-at-least-32-characters!'
     const { service, subscribes, open } = await tabsOf(t, await newContext(t), script, { AUTH_MODE: 'jwt', JWT_SECRET: secret, JWT_CLOCK_TOLERANCE_S: '0' })
     const account = randomAccountId()
@@ -224,6 +224,7 @@ t.test('in headless Chromium', async t => {
     await untilOpen(follower)
     for (const page of [leader, follower]) {
       await page.waitForFunction(() => (globalThis as any).tab.client.state === 'closed', undefined, { timeout: GUARD_MS })
+      t.same(await page.evaluate(() => (globalThis as any).tab.closings), [{ reason: 'token_expired' }], 'onClosing')
       t.same(await page.evaluate(() => (globalThis as any).tab.authErrors), [401, 401], 'a 401, a retry, a second 401')
     }
     t.equal(subscribes.length, 3, 'the group\'s stream, and its two refused reconnections')

@@ -7,6 +7,7 @@ const received: Array<{ id: string, type: string, streamId: unknown }> = []
 const states: ClientState[] = []
 const resyncs: unknown[] = []
 const authErrors: number[] = []
+const closings: unknown[] = []
 const client = createEventsClient({
   url: location.origin,
   streams: hash.getAll('streams'),
@@ -16,7 +17,8 @@ const client = createEventsClient({
   maxFilters: Number(hash.get('maxFilters') ?? 100),
   onStateChange: state => { states.push(state) },
   onResync: data => { resyncs.push(data) },
+  onClosing: data => { closings.push(data) },
   onAuthError: status => { authErrors.push(status) }
 })
 client.on('*', (data, { id, type }) => { received.push({ id, type, streamId: (data as { streamId?: unknown }).streamId }) })
-Object.assign(globalThis, { tab: { client, received, states, resyncs, authErrors } })
+Object.assign(globalThis, { tab: { client, received, states, resyncs, closings, authErrors } })
