@@ -47,6 +47,7 @@ interface Web {
   BroadcastChannel?: new (name: string) => Channel
   localStorage: { getItem (key: string): string | null, setItem (key: string, value: string): void, removeItem (key: string): void }
   addEventListener (type: string, listener: (event: { persisted?: boolean }) => void): void
+  removeEventListener (type: string, listener: (event: { persisted?: boolean }) => void): void
 }
 const web = globalThis as unknown as Web
 
@@ -212,6 +213,8 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
     role = next
     if (was !== 'follower') stream!.close()
     if (was === 'alone') return
+    web.removeEventListener('pagehide', hidden)
+    web.removeEventListener('pageshow', shown)
     post({ k: was === 'leader' ? 'gone' : 'leave' })
     channel.close()
     lockRequest.abort()
@@ -254,8 +257,10 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
     }
   }
   // A follower tab that goes away (or into the back-forward cache) leaves the union, and comes back.
-  web.addEventListener('pagehide', () => { if (role === 'follower') post({ k: 'leave' }) })
-  web.addEventListener('pageshow', event => { if (event.persisted === true && role === 'follower') join() })
+  const hidden = () => { if (role === 'follower') post({ k: 'leave' }) }
+  const shown = (event: { persisted?: boolean }) => { if (event.persisted === true && role === 'follower') join() }
+  web.addEventListener('pagehide', hidden)
+  web.addEventListener('pageshow', shown)
   join()
   // Held for the tab's lifetime: the browser releases it when the tab goes, and the next tab leads.
   locks.request(name, { signal: lockRequest.signal }, lead).catch(() => {})
