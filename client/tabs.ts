@@ -22,7 +22,7 @@ const DEFAULT_MAX_FILTERS = 100
 
 // The browser's APIs, typed here: the server's tsconfig, which compiles client/ for Node, has no DOM types.
 interface Message {
-  k: 'join' | 'leave' | 'hello' | 'gone' | 'members' | 'refuse' | 'event' | 'resync' | 'state' | 'auth'
+  k: 'join' | 'leave' | 'hello' | 'gone' | 'members' | 'refuse' | 'event' | 'resync' | 'closing' | 'state' | 'auth'
   from: string
   filters?: Filters
   members?: Array<[string, Filters]>
@@ -47,6 +47,7 @@ interface Web {
   BroadcastChannel?: new (name: string) => Channel
   localStorage: { getItem (key: string): string | null, setItem (key: string, value: string): void, removeItem (key: string): void }
   addEventListener (type: string, listener: (event: { persisted?: boolean }) => void): void
+  removeEventListener (type: string, listener: (event: { persisted?: boolean }) => void): void
 }
 const web = globalThis as unknown as Web
 
@@ -59,7 +60,7 @@ export function createSharedClient (options: ClientOptions, direct: Direct): Eve
   /* c8 ignore next 3 */ // the shared side runs in browsers only: test/tabs.test.ts drives it in Chromium
   const locks = web.isSecureContext === true ? web.navigator?.locks : undefined
   const Channel = web.BroadcastChannel
-  if (locks !== undefined && Channel !== undefined) return share(options, direct, locks, new Channel(`flowfi-events ${options.url}`))
+  if (locks !== undefined && Channel !== undefined) return share(options, direct, locks, Channel)
   return direct.connect({ ...options, shareAcrossTabs: false })
 }
 
@@ -72,8 +73,9 @@ const normalize = (filters: Filters) => ({
 const union = (group: Filters[]) => normalize({ streams: group.flatMap(f => f.streams ?? []), users: group.flatMap(f => f.users ?? []), all: group.some(f => f.all) })
 const same = (a: Filters, b: Filters) => JSON.stringify(normalize(a)) === JSON.stringify(normalize(b))
 
-function share (options: ClientOptions, direct: Direct, locks: Locks, channel: Channel): EventsClient {
+function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: new (name: string) => Channel): EventsClient {
   const name = `flowfi-events ${options.url}` // the lock's, the channel's and the stored last id's
+  const channel = new Channel(name)
   const me = Math.random().toString(36).slice(2)
   const maxFilters = options.maxFilters ?? DEFAULT_MAX_FILTERS
   const handlers = new Map<string, Set<Listener>>()
@@ -148,6 +150,10 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, channel: C
         }
         options.onResync?.(data)
       },
+      onClosing: data => {
+        if (lead) post({ k: 'closing', data })
+        options.onClosing?.(data)
+      },
       onAuthError: status => {
         if (lead) post({ k: 'auth', status })
         options.onAuthError?.(status)
@@ -207,6 +213,8 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, channel: C
     role = next
     if (was !== 'follower') stream!.close()
     if (was === 'alone') return
+    web.removeEventListener('pagehide', hidden)
+    web.removeEventListener('pageshow', shown)
     post({ k: was === 'leader' ? 'gone' : 'leave' })
     channel.close()
     lockRequest.abort()
@@ -238,6 +246,8 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, channel: C
     } else if (message.k === 'resync') {
       seen = message.id
       options.onResync?.(message.data as never)
+    } else if (message.k === 'closing') {
+      options.onClosing?.(message.data as never)
     } else if (message.k === 'state' && members.has(me)) {
       setState(message.state!)
     } else if (message.k === 'auth') {
@@ -247,8 +257,10 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, channel: C
     }
   }
   // A follower tab that goes away (or into the back-forward cache) leaves the union, and comes back.
-  web.addEventListener('pagehide', () => { if (role === 'follower') post({ k: 'leave' }) })
-  web.addEventListener('pageshow', event => { if (event.persisted === true && role === 'follower') join() })
+  const hidden = () => { if (role === 'follower') post({ k: 'leave' }) }
+  const shown = (event: { persisted?: boolean }) => { if (event.persisted === true && role === 'follower') join() }
+  web.addEventListener('pagehide', hidden)
+  web.addEventListener('pageshow', shown)
   join()
   // Held for the tab's lifetime: the browser releases it when the tab goes, and the next tab leads.
   locks.request(name, { signal: lockRequest.signal }, lead).catch(() => {})

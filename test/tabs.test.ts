@@ -4,6 +4,7 @@ import type { BrowserContext, Page } from 'playwright-core'
 import { createEventsClient } from '../client/index.js'
 import { publish, randomAccountId, startApp, waitUntil, type RunningApp } from './helpers/app.js'
 import { browserInstalled, launchBrowser } from './helpers/browser.js'
+import { nowS, signJwt } from './helpers/jwt.js'
 import { bundlePage, servePage } from './helpers/page-bundle.js'
 
 // shareAcrossTabs: the tabs of one browser context (one origin: shared locks, BroadcastChannel and
@@ -31,8 +32,8 @@ interface Tabs {
   open (hash: string): Promise<Page>
 }
 
-/** A service, and the tabs of `context` on it: test/pages/tabs-page.ts. */
-async function tabsOf (t: Test, context: BrowserContext, env: Record<string, string> = {}): Promise<Tabs> {
+/** A service, and the tabs of `context` on it: `script`, the bundle of test/pages/tabs-page.ts. */
+async function tabsOf (t: Test, context: BrowserContext, script: string, env: Record<string, string> = {}): Promise<Tabs> {
   const service = await startApp(t, { PUBLISH_TOKEN: TOKEN, ...env })
   const subscribes: Subscribe[] = []
   service.app.server.on('request', (request: IncomingMessage) => {
@@ -41,13 +42,13 @@ async function tabsOf (t: Test, context: BrowserContext, env: Record<string, str
     const lastEventId = request.headers['last-event-id']
     subscribes.push({ streams: url.searchParams.getAll('streams'), users: url.searchParams.getAll('users'), lastEventId: lastEventId as string | undefined })
   })
-  const script = await bundlePage('test/pages/tabs-page.ts')
+  // The route is the context's: set once, before any tab opens (a page being made meanwhile can miss it).
+  await servePage(await context.newPage(), `${service.url}/tabs`, script)
   return {
     service,
     subscribes,
     async open (hash) {
       const page = await context.newPage()
-      await servePage(page, `${service.url}/tabs`, script)
       await page.goto(`${service.url}/tabs#${hash}`)
       return page
     }
@@ -83,6 +84,7 @@ t.test('in Node (no Web Locks): shareAcrossTabs connects the client itself', asy
 t.test('in headless Chromium', async t => {
   if (!browserInstalled(t)) return
   const browser = await launchBrowser(t)
+  const script = await bundlePage('test/pages/tabs-page.ts')
   const newContext = async (t: Test) => {
     const context = await browser.newContext()
     t.teardown(() => context.close())
@@ -90,7 +92,7 @@ t.test('in headless Chromium', async t => {
   }
 
   t.test('two tabs make one stream; a tab with other filters joins it (the union) and gets only its own', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t))
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
     const first = await open('streams=s1')
     await untilOpen(first)
     const second = await open('streams=s1')
@@ -123,8 +125,19 @@ t.test('in headless Chromium', async t => {
     t.same(subscribes[3], { streams: ['s1'], users: [], lastEventId: s3 }, 'a closed tab leaves the union')
   })
 
+  t.test('tabs opened at once settle on one leader and one stream for their union', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
+    const pages = await Promise.all(['c1', 'c2', 'c3'].map(async id => await open(`streams=${id}`)))
+    await waitUntil('one stream for the union', () => subscribes.at(-1)?.streams.length === 3 && service.app.broker.size === 1, GUARD_MS)
+    await untilOpen(...pages)
+    t.same(subscribes.at(-1)!.streams, ['c1', 'c2', 'c3'])
+    const ids = await publishEvents(service.url, [cancelled('c1'), cancelled('c2'), cancelled('c3')])
+    for (const [i, page] of pages.entries()) t.same(await untilReceived(page, 1), [ids[i]], `tab ${i + 1} gets its own event`)
+    t.equal(service.app.broker.size, 1)
+  })
+
   t.test('closing the leader tab hands over: the next tab resumes from the last id, nothing lost or doubled', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t))
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
     const leader = await open('streams=h1')
     await untilOpen(leader)
     const follower = await open('streams=h1')
@@ -142,7 +155,9 @@ t.test('in headless Chromium', async t => {
     const after = await publishEvents(service.url, [cancelled('h1'), cancelled('h2')])
     t.same(await untilReceived(follower, 3), [before[0], during[0], after[0]], 'the h1 tab: every event once, in order')
     t.same(await untilReceived(other, 3), [before[1], during[1], after[1]], 'the h2 tab: every event once, in order')
-    t.same(subscribes[2], { streams: ['h1', 'h2'], users: [], lastEventId: before[1] }, 'the new leader resumed from the last id, for the union')
+    // The closed tab may still have handed some of `during` over before it went: any of those ids is the last one.
+    t.match(subscribes[2], { streams: ['h1', 'h2'], users: [] }, 'the new leader connected for the union')
+    t.ok([before[1], ...during].includes(subscribes[2]!.lastEventId), `and resumed from the last id handed over (${subscribes[2]!.lastEventId})`)
 
     // close() hands over too.
     await follower.evaluate(() => (globalThis as any).tab.client.close())
@@ -151,10 +166,73 @@ t.test('in headless Chromium', async t => {
     t.same(await untilReceived(other, 4), [before[1], during[1], after[1], last[1]], 'after close(): nothing lost or doubled')
     t.equal(subscribes[3]!.lastEventId, after[1], 'resumed from the last id')
     t.same(await follower.evaluate(() => (globalThis as any).tab.states.at(-1)), 'closed')
+
+    // The last id is kept for a handover only: a tab opened once every other has gone starts from now.
+    await other.close()
+    const fresh = await open('streams=h1')
+    await untilOpen(fresh)
+    t.same(subscribes.slice(4), [{ streams: ['h1'], users: [], lastEventId: undefined }], 'a new first tab does not resume from the stored id')
+  })
+
+  t.test('events.resync reaches every tab', async t => {
+    // Past MAX_REPLAY: the union's resume would replay two events of r2, published before its tab came.
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script, { MAX_REPLAY: '1' })
+    const leader = await open('streams=r1')
+    await untilOpen(leader)
+    await publishEvents(service.url, [cancelled('r1')])
+    await untilReceived(leader, 1)
+    await publishEvents(service.url, [cancelled('r2'), cancelled('r2')])
+    const follower = await open('streams=r2')
+    const resyncs = async (page: Page) => {
+      await page.waitForFunction(() => (globalThis as any).tab.resyncs.length > 0, undefined, { timeout: GUARD_MS })
+      return await page.evaluate(() => (globalThis as any).tab.resyncs)
+    }
+    t.match(await resyncs(leader), [{ reason: 'replay_limit' }], 'the leader\'s onResync')
+    t.match(await resyncs(follower), [{ reason: 'replay_limit' }], 'the follower\'s onResync')
+    const lastIds = async (page: Page) => await page.evaluate(() => (globalThis as any).tab.client.lastEventId)
+    t.equal(await lastIds(follower), await lastIds(leader), 'both resume from the resync\'s id')
+    t.equal(subscribes.length, 2)
+  })
+
+  t.test('tabs on the same users= filters share one stream and keep every event', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
+    const [account, other] = [randomAccountId(), randomAccountId()]
+    const first = await open(`users=${account}`)
+    await untilOpen(first)
+    const second = await open(`users=${account}`)
+    await untilOpen(second)
+    // Routed to the account by the payload, by the stream's participants, and by `to`.
+    const ids = await publishEvents(service.url, [
+      { event: 'stream.created', data: { streamId: 'p1', sender: account, recipient: other } },
+      { event: 'stream.withdrawn', data: { streamId: 'p1' } },
+      { event: 'stream.fee_config_updated', data: {}, to: [account] }
+    ])
+    t.same(await untilReceived(first, 3), ids)
+    t.same(await untilReceived(second, 3), ids, 'the other tab gets them all over the channel')
+    t.equal(subscribes.length, 1, 'one stream')
+  })
+
+  t.test('onClosing, onAuthError and the closed state reach every tab', async t => {
+    const secret = 'a-test-secret-of-at-least-32-characters!'
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script, { AUTH_MODE: 'jwt', JWT_SECRET: secret, JWT_CLOCK_TOLERANCE_S: '0' })
+    const account = randomAccountId()
+    // The leader's token, the group's: once it expires (events.closing), the retry with it gets 401 twice.
+    const token = signJwt({ sub: account, exp: nowS() + 4 }, { alg: 'HS256', secret })
+    const leader = await open(`users=${account}&token=${token}`)
+    await untilOpen(leader)
+    const follower = await open(`users=${account}`)
+    await untilOpen(follower)
+    for (const page of [leader, follower]) {
+      await page.waitForFunction(() => (globalThis as any).tab.client.state === 'closed', undefined, { timeout: GUARD_MS })
+      t.same(await page.evaluate(() => (globalThis as any).tab.closings), [{ reason: 'token_expired' }], 'onClosing')
+      t.same(await page.evaluate(() => (globalThis as any).tab.authErrors), [401, 401], 'a 401, a retry, a second 401')
+    }
+    t.equal(subscribes.length, 3, 'the group\'s stream, and its two refused reconnections')
+    await waitUntil('no stream is left', () => service.app.broker.size === 0, GUARD_MS)
   })
 
   t.test('filters that do not fit the shared stream connect alone', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), { MAX_FILTERS: '3' })
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script, { MAX_FILTERS: '3' })
     const leader = await open('streams=o1&streams=o2&maxFilters=3')
     await untilOpen(leader)
     const overflow = await open('streams=o3&streams=o4&maxFilters=3')
@@ -179,7 +257,7 @@ t.test('in headless Chromium', async t => {
   t.test('without Web Locks each tab connects itself', async t => {
     const context = await newContext(t)
     await context.addInitScript(() => { delete Object.getPrototypeOf((globalThis as any).navigator).locks })
-    const { service, open } = await tabsOf(t, context)
+    const { service, open } = await tabsOf(t, context, script)
     const first = await open('streams=n1')
     const second = await open('streams=n1')
     await untilOpen(first, second)
