@@ -254,6 +254,26 @@ t.test('in headless Chromium', async t => {
     t.equal(service.app.broker.size, 3)
   })
 
+  t.test('a leader whose update does not fit connects alone, and the next tab takes over', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
+    const leader = await open('streams=l1')
+    await untilOpen(leader)
+    const follower = await open('streams=l2')
+    await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
+    await untilOpen(follower)
+    const [first] = await publishEvents(service.url, [cancelled('l2')])
+    await untilReceived(follower, 1)
+    const account = randomAccountId()
+    await leader.evaluate(account => (globalThis as any).tab.client.update({ users: [account] }), account)
+    const during = await publishEvents(service.url, [cancelled('l2')])
+    await waitUntil('two streams: the leader alone, the follower leading', () => subscribes.length === 4 && service.app.broker.size === 2, GUARD_MS)
+    t.same(subscribes.slice(2).map(subscribe => [...subscribe.streams, ...subscribe.users]).sort(), [['l2'], [account]].sort())
+    await untilOpen(leader, follower)
+    const ids = await publishEvents(service.url, [cancelled('l2'), { event: 'stream.withdrawn', data: { streamId: 'l9' }, users: [account] }])
+    t.same(await untilReceived(follower, 3), [first, ...during, ids[0]], 'the follower lost nothing in the handover')
+    t.same(await untilReceived(leader, 1), [ids[1]], 'the old leader gets its own events on its own stream')
+  })
+
   t.test('without Web Locks each tab connects itself', async t => {
     const context = await newContext(t)
     await context.addInitScript(() => { delete Object.getPrototypeOf((globalThis as any).navigator).locks })
