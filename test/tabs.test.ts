@@ -252,6 +252,16 @@ t.test('in headless Chromium', async t => {
     t.same(await untilReceived(overflow, 1), [ids[1]])
     t.same(await untilReceived(byUser, 1), [ids[2]])
     t.equal(service.app.broker.size, 3)
+
+    // A tab's update that does not fit the group: it leaves the group and connects alone.
+    await fitting.evaluate(account => (globalThis as any).tab.client.update({ users: [account] }), account)
+    await waitUntil('the updated tab has its own stream', () => service.app.broker.size === 4, GUARD_MS)
+    t.same(subscribes.slice(3).map(subscribe => [...subscribe.streams, ...subscribe.users]), [[account]], 'its own filters only')
+    await untilOpen(fitting)
+    const [user] = await publishEvents(service.url, [{ event: 'stream.withdrawn', data: { streamId: 'o9' } }])
+    // It resumes from its last id with its new filters, as a plain client's update() does: the
+    // account's event published after that id comes first.
+    t.same(await untilReceived(fitting, 3), [ids[0], ids[2], user], 'then it gets its users= events, resuming')
   })
 
   t.test('a leader whose update does not fit connects alone, and the next tab takes over', async t => {
