@@ -134,7 +134,7 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
     const mine = () => role === (lead ? 'leader' : 'alone')
     const client = direct.connect({
       ...options,
-      ...group,
+      ...normalize(group), // every key: a filter the group lacks must not come from `options`
       shareAcrossTabs: false,
       lastEventId,
       onStateChange: next => {

@@ -252,6 +252,36 @@ t.test('in headless Chromium', async t => {
     t.same(await untilReceived(overflow, 1), [ids[1]])
     t.same(await untilReceived(byUser, 1), [ids[2]])
     t.equal(service.app.broker.size, 3)
+
+    // A tab's update that does not fit the group: it leaves the group and connects alone.
+    await fitting.evaluate(account => (globalThis as any).tab.client.update({ users: [account] }), account)
+    await waitUntil('the updated tab has its own stream', () => service.app.broker.size === 4, GUARD_MS)
+    t.same(subscribes.slice(3).map(subscribe => [...subscribe.streams, ...subscribe.users]), [[account]], 'its own filters only')
+    await untilOpen(fitting)
+    const [user] = await publishEvents(service.url, [{ event: 'stream.withdrawn', data: { streamId: 'o9' } }])
+    // It resumes from its last id with its new filters, as a plain client's update() does: the
+    // account's event published after that id comes first.
+    t.same(await untilReceived(fitting, 3), [ids[0], ids[2], user], 'then it gets its users= events, resuming')
+  })
+
+  t.test('a leader whose update does not fit connects alone, and the next tab takes over', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
+    const leader = await open('streams=l1')
+    await untilOpen(leader)
+    const follower = await open('streams=l2')
+    await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
+    await untilOpen(follower)
+    const [first] = await publishEvents(service.url, [cancelled('l2')])
+    await untilReceived(follower, 1)
+    const account = randomAccountId()
+    await leader.evaluate(account => (globalThis as any).tab.client.update({ users: [account] }), account)
+    const during = await publishEvents(service.url, [cancelled('l2')])
+    await waitUntil('two streams: the leader alone, the follower leading', () => subscribes.length === 4 && service.app.broker.size === 2, GUARD_MS)
+    t.same(subscribes.slice(2).map(subscribe => [...subscribe.streams, ...subscribe.users]).sort(), [['l2'], [account]].sort())
+    await untilOpen(leader, follower)
+    const ids = await publishEvents(service.url, [cancelled('l2'), { event: 'stream.withdrawn', data: { streamId: 'l9' }, users: [account] }])
+    t.same(await untilReceived(follower, 3), [first, ...during, ids[0]], 'the follower lost nothing in the handover')
+    t.same(await untilReceived(leader, 1), [ids[1]], 'the old leader gets its own events on its own stream')
   })
 
   t.test('without Web Locks each tab connects itself', async t => {
