@@ -11,6 +11,8 @@ export interface UseStreamEventsOptions extends Filters, Callbacks {
   /** The service's base URL; absent: NEXT_PUBLIC_API_URL where the bundler defines it, else the page's origin. */
   url?: string
   withCredentials?: boolean
+  /** One stream for all the tabs of the origin (the client's `shareAcrossTabs`). */
+  shareAcrossTabs?: boolean
   /** How many events `events` keeps, newest first (default 100, as FlowFi's hook). */
   limit?: number
   /** FlowFi's name for `streams`; ignored with `subscribeToAll`, as FlowFi's hook does. */
@@ -51,7 +53,8 @@ function targetOf (options: UseStreamEventsOptions): Target {
       all: Boolean(options.all || options.subscribeToAll)
     },
     token: options.jwtToken ?? null,
-    withCredentials: Boolean(options.withCredentials)
+    withCredentials: Boolean(options.withCredentials),
+    shareAcrossTabs: Boolean(options.shareAcrossTabs)
   }
 }
 

@@ -10,6 +10,7 @@ export interface Target {
   filters: Required<Filters>
   token: string | null
   withCredentials: boolean
+  shareAcrossTabs: boolean
 }
 
 /** `stream.created` → `created`: the type FlowFi's hook gives its events. */
@@ -82,7 +83,7 @@ function defaultUrl (): string {
 
 /** The key of a target: two components asking for the same contents share one connection. */
 export function targetKey (target: Target): string {
-  return JSON.stringify([target.url, target.filters.streams, target.filters.users, target.filters.all, target.token, target.withCredentials])
+  return JSON.stringify([target.url, target.filters.streams, target.filters.users, target.filters.all, target.token, target.withCredentials, target.shareAcrossTabs])
 }
 
 function open (target: Target, lastEventId: string | undefined): Shared {
@@ -99,6 +100,7 @@ function open (target: Target, lastEventId: string | undefined): Shared {
     url: target.url ?? defaultUrl(),
     ...target.filters,
     withCredentials: target.withCredentials,
+    shareAcrossTabs: target.shareAcrossTabs,
     lastEventId,
     // The first subscriber that brings a getToken speaks for all: they read the same, as the same user.
     getToken: () => [...subscribers].map(subscriber => subscriber.callbacks().getToken).find(getToken => getToken !== undefined)?.() ?? target.token ?? undefined,

@@ -175,6 +175,24 @@ t.test('in headless Chromium', async t => {
     quiet(t)
   })
 
+  t.test('shareAcrossTabs: two tabs of the app make one stream between them', async t => {
+    const service = await startApp(t, { PUBLISH_TOKEN: TOKEN })
+    const first = await openApp(t, browser, service.url)
+    // A second tab of the same browser (context): the page's route is the context's, so it loads the app too.
+    const second = await first.page.context().newPage()
+    await second.goto(`${service.url}/react-app`)
+    await second.waitForFunction(() => 'show' in globalThis, undefined, { timeout: GUARD_MS })
+    for (const page of [first.page, second]) await show(page, [{ name: 'tab', options: { streams: ['s-1'], shareAcrossTabs: true } }])
+    await until(first.page, 'tab', 'connected')
+    await until(second, 'tab', 'connected')
+    const ids = await withdraw(service.url, ['s-1'])
+    await until(first.page, 'tab', { events: 1 })
+    await until(second, 'tab', { events: 1 })
+    t.same([(await view(first.page, 'tab')).ids, (await view(second, 'tab')).ids], [ids, ids], 'both tabs got the event')
+    t.same(streams(service), { opened: 1, open: 1 }, 'from one stream')
+    first.quiet(t)
+  })
+
   t.test('new filters open a new stream, resuming from the last event seen, and close the old one', async t => {
     const service = await startApp(t, { PUBLISH_TOKEN: TOKEN })
     const { page, quiet } = await openApp(t, browser, service.url)
