@@ -307,4 +307,24 @@ t.test('in headless Chromium', async t => {
     t.equal(site.app.broker.metrics.connections.opened, 0, 'the page\'s own origin was not asked')
     quiet(t)
   })
+
+  t.test('nothing to subscribe to: the hook stays idle and opens no stream', async t => {
+    const service = await startApp(t, { PUBLISH_TOKEN: TOKEN })
+    const { page, quiet } = await openApp(t, browser, service.url)
+    await show(page, [{ name: 'idle', options: { streams: [] } }, { name: 'a', options: { streams: ['idle-1'] } }])
+    await until(page, 'a', 'connected')
+    t.match(await view(page, 'idle'), { connected: false, reconnecting: false, error: '', ids: [] }, 'idle: not connected, not reconnecting, no error')
+    t.same(streams(service), { opened: 1, open: 1 }, 'the other feed\'s stream only')
+    quiet(t)
+  })
+
+  t.test('a service that is not there: the hook shows the error, and reconnects', async t => {
+    const service = await startApp(t, { PUBLISH_TOKEN: TOKEN })
+    const { page, quiet } = await openApp(t, browser, service.url)
+    await service.app.close()
+    await show(page, [{ name: 'a', options: { url: service.url, streams: ['away'] } }])
+    await until(page, 'a', 'error')
+    t.match(await view(page, 'a'), { connected: false, reconnecting: true, error: 'Failed to fetch' }, 'the fetch\'s error, while it retries')
+    quiet(t)
+  })
 })

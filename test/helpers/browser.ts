@@ -1,4 +1,5 @@
 import { chromium, type Browser, type LaunchOptions, type Page } from 'playwright-core'
+import { coverageStarted, coverPages } from './page-coverage.js'
 import { installed, type Tap } from './requirements.js'
 
 /** Debian's Chromium (`.ci/run` installs the package): playwright-core drives it, and downloads no browser of its own. */
@@ -34,12 +35,14 @@ export interface OpenPage {
 
 /**
  * A page in a fresh browser context (no cookies, cache or connections shared with another page),
- * navigated to `url`; the context is closed when the test ends.
+ * navigated to `url`; the context is closed when the test ends. Its pages' coverage is measured.
  */
 export async function openPage (t: Tap, browser: Browser, url: string): Promise<OpenPage> {
   const context = await browser.newContext({ ignoreHTTPSErrors: true })
   t.teardown(() => context.close())
   const page = await context.newPage()
+  coverPages(context)
+  await coverageStarted(page)
   const errors: Error[] = []
   page.on('pageerror', error => errors.push(error))
   const response = await page.goto(url)
