@@ -69,6 +69,16 @@ async function untilOpen (...pages: Page[]): Promise<void> {
   for (const page of pages) await page.waitForFunction(() => (globalThis as any).tab.client.state === 'open', undefined, { timeout: GUARD_MS })
 }
 
+/** A leader tab, then a follower tab on other filters: open once the leader has one stream for their union. */
+async function leaderAndFollower ({ service, subscribes, open }: Tabs, leaderHash: string, followerHash: string): Promise<[Page, Page]> {
+  const leader = await open(leaderHash)
+  await untilOpen(leader)
+  const follower = await open(followerHash)
+  await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
+  await untilOpen(follower)
+  return [leader, follower]
+}
+
 t.test('in Node (no Web Locks): shareAcrossTabs connects the client itself', async t => {
   const { url } = await startApp(t, { PUBLISH_TOKEN: TOKEN })
   const client = createEventsClient({ url, streams: ['node'], shareAcrossTabs: true })
@@ -265,12 +275,9 @@ t.test('in headless Chromium', async t => {
   })
 
   t.test('a leader whose update does not fit connects alone, and the next tab takes over', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
-    const leader = await open('streams=l1')
-    await untilOpen(leader)
-    const follower = await open('streams=l2')
-    await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
-    await untilOpen(follower)
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes } = tabs
+    const [leader, follower] = await leaderAndFollower(tabs, 'streams=l1', 'streams=l2')
     const [first] = await publishEvents(service.url, [cancelled('l2')])
     await untilReceived(follower, 1)
     const account = randomAccountId()
@@ -298,12 +305,9 @@ t.test('in headless Chromium', async t => {
   })
 
   t.test('a handover resumes from the stored id (none: from now), also in a tab opened after the last event', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
-    const first = await open('streams=a1')
-    await untilOpen(first)
-    const second = await open('streams=a2')
-    await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
-    await untilOpen(second)
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes, open } = tabs
+    const [first, second] = await leaderAndFollower(tabs, 'streams=a1', 'streams=a2')
     await first.close()
     await waitUntil('the second tab leads', () => subscribes.length === 3 && service.app.broker.size === 1, GUARD_MS)
     t.same(subscribes[2], { streams: ['a2'], users: [], lastEventId: undefined }, 'nothing stored: from now')
@@ -333,19 +337,17 @@ t.test('in headless Chromium', async t => {
   })
 
   t.test('a tab that has left passes the lock on in its turn', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
-    const leader = await open('streams=q1')
-    await untilOpen(leader)
-    const closed = await open('streams=q1')
-    await untilOpen(closed)
-    const next = await open('streams=q2')
-    await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes, open } = tabs
+    const [leader, closed] = await leaderAndFollower(tabs, 'streams=q1', 'streams=q2')
+    const next = await open('streams=q3')
     await untilOpen(next)
     // Its page stays: its lock request, before the next tab's, is granted when the leader goes.
     await closed.evaluate(() => (globalThis as any).tab.client.close())
+    await waitUntil('the union without the closed tab', () => subscribes.length === 4 && service.app.broker.size === 1, GUARD_MS)
     await leader.close()
-    await waitUntil('the next tab leads', () => subscribes.length === 3 && service.app.broker.size === 1, GUARD_MS)
-    t.same(subscribes[2]!.streams, ['q2'], 'the closed tab opened nothing')
+    await waitUntil('the next tab leads', () => subscribes.length === 5 && service.app.broker.size === 1, GUARD_MS)
+    t.same(subscribes.slice(2).map(subscribe => subscribe.streams), [['q1', 'q2', 'q3'], ['q1', 'q3'], ['q3']], 'the closed tab opened nothing')
   })
 
   t.test('a tab opened with a last id drops what the group\'s resume brings again', async t => {
@@ -365,24 +367,18 @@ t.test('in headless Chromium', async t => {
   })
 
   t.test('a follower tab that navigates away leaves the union', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
-    const leader = await open('streams=g1')
-    await untilOpen(leader)
-    const follower = await open('streams=g2')
-    await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
-    await untilOpen(follower)
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes } = tabs
+    const [, follower] = await leaderAndFollower(tabs, 'streams=g1', 'streams=g2')
     await follower.goto(`${service.url}/elsewhere`)
     await waitUntil('the leader has reconnected without it', () => subscribes.length === 3 && service.app.broker.size === 1, GUARD_MS)
     t.same(subscribes[2], { streams: ['g1'], users: [], lastEventId: undefined })
   })
 
   t.test('a follower tab in the back-forward cache is out of the group, and comes back', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
-    const leader = await open('streams=k1')
-    await untilOpen(leader)
-    const follower = await open('streams=k1&streams=k2')
-    await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
-    await untilOpen(follower)
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes } = tabs
+    const [leader, follower] = await leaderAndFollower(tabs, 'streams=k1', 'streams=k1&streams=k2')
     const [before] = await publishEvents(service.url, [cancelled('k1')])
     await untilReceived(follower, 1)
     // Chromium keeps no page that uses Web Locks in that cache: the page gets the browser's two events as a cached page would.
