@@ -39,7 +39,7 @@ interface Channel {
   onmessage: ((event: { data: Message }) => void) | null
 }
 interface Locks {
-  request (name: string, options: { signal: AbortSignal }, hold: () => Promise<void>): Promise<void>
+  request (name: string, hold: () => Promise<void>): Promise<void>
 }
 interface Web {
   isSecureContext?: boolean
@@ -57,14 +57,12 @@ type Listener = (data: unknown, meta: EventMeta) => void
 
 export function createSharedClient (options: ClientOptions, direct: Direct): EventsClient {
   // Node, an insecure origin, or a browser without Web Locks or BroadcastChannel: this tab connects itself.
-  /* c8 ignore next 3 */ // the shared side runs in browsers only: test/tabs.test.ts drives it in Chromium
   const locks = web.isSecureContext === true ? web.navigator?.locks : undefined
   const Channel = web.BroadcastChannel
   if (locks !== undefined && Channel !== undefined) return share(options, direct, locks, Channel)
   return direct.connect({ ...options, shareAcrossTabs: false })
 }
 
-/* c8 ignore start */ // browsers only: test/tabs.test.ts drives it in Chromium
 const normalize = (filters: Filters) => ({
   streams: [...new Set((filters.streams ?? []).map(String))].sort(),
   users: [...new Set(filters.users ?? [])].sort(),
@@ -79,7 +77,6 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
   const me = Math.random().toString(36).slice(2)
   const maxFilters = options.maxFilters ?? DEFAULT_MAX_FILTERS
   const handlers = new Map<string, Set<Listener>>()
-  const lockRequest = new AbortController()
   let filters: Filters = { streams: options.streams, users: options.users, all: options.all }
   /** The tabs that share the stream and their filters, as the leader last told them. */
   let members = new Map<string, Filters>()
@@ -190,6 +187,7 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
   }
 
   async function lead (): Promise<void> {
+    // A tab that has left still gets the lock in its turn, and passes it on at once.
     if (role !== 'follower') return
     role = 'leader'
     // A follower that has heard from a leader takes over: it resumes from the newest id that tab had.
@@ -207,7 +205,7 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
     await new Promise<void>(resolve => { release = resolve })
   }
 
-  /** Leaves the group: a leader closes its stream and lets the next tab take the lock. */
+  /** Leaves the group: a leader closes its stream and lets the next tab take the lock (a follower, when its turn comes). */
   function leave (next: Role): void {
     const was = role
     role = next
@@ -217,7 +215,6 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
     web.removeEventListener('pageshow', shown)
     post({ k: was === 'leader' ? 'gone' : 'leave' })
     channel.close()
-    lockRequest.abort()
     release()
   }
 
@@ -263,7 +260,7 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
   web.addEventListener('pageshow', shown)
   join()
   // Held for the tab's lifetime: the browser releases it when the tab goes, and the next tab leads.
-  locks.request(name, { signal: lockRequest.signal }, lead).catch(() => {})
+  void locks.request(name, lead)
 
   return {
     get state () { return state },
@@ -288,4 +285,3 @@ function share (options: ClientOptions, direct: Direct, locks: Locks, Channel: n
     }
   }
 }
-/* c8 ignore stop */

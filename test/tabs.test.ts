@@ -69,6 +69,16 @@ async function untilOpen (...pages: Page[]): Promise<void> {
   for (const page of pages) await page.waitForFunction(() => (globalThis as any).tab.client.state === 'open', undefined, { timeout: GUARD_MS })
 }
 
+/** A leader tab, then a follower tab on other filters: open once the leader has one stream for their union. */
+async function leaderAndFollower ({ service, subscribes, open }: Tabs, leaderHash: string, followerHash: string): Promise<[Page, Page]> {
+  const leader = await open(leaderHash)
+  await untilOpen(leader)
+  const follower = await open(followerHash)
+  await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
+  await untilOpen(follower)
+  return [leader, follower]
+}
+
 t.test('in Node (no Web Locks): shareAcrossTabs connects the client itself', async t => {
   const { url } = await startApp(t, { PUBLISH_TOKEN: TOKEN })
   const client = createEventsClient({ url, streams: ['node'], shareAcrossTabs: true })
@@ -265,12 +275,9 @@ t.test('in headless Chromium', async t => {
   })
 
   t.test('a leader whose update does not fit connects alone, and the next tab takes over', async t => {
-    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
-    const leader = await open('streams=l1')
-    await untilOpen(leader)
-    const follower = await open('streams=l2')
-    await waitUntil('one stream for the union', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
-    await untilOpen(follower)
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes } = tabs
+    const [leader, follower] = await leaderAndFollower(tabs, 'streams=l1', 'streams=l2')
     const [first] = await publishEvents(service.url, [cancelled('l2')])
     await untilReceived(follower, 1)
     const account = randomAccountId()
@@ -295,5 +302,117 @@ t.test('in headless Chromium', async t => {
     const [id] = await publishEvents(service.url, [cancelled('n1')])
     t.same(await untilReceived(first, 1), [id])
     t.same(await untilReceived(second, 1), [id])
+  })
+
+  t.test('a handover resumes from the stored id (none: from now), also in a tab opened after the last event', async t => {
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes, open } = tabs
+    const [first, second] = await leaderAndFollower(tabs, 'streams=a1', 'streams=a2')
+    await first.close()
+    await waitUntil('the second tab leads', () => subscribes.length === 3 && service.app.broker.size === 1, GUARD_MS)
+    t.same(subscribes[2], { streams: ['a2'], users: [], lastEventId: undefined }, 'nothing stored: from now')
+
+    const third = await open('streams=a3')
+    await waitUntil('the union with the third tab', () => subscribes.length === 4 && service.app.broker.size === 1, GUARD_MS)
+    await untilOpen(third)
+    // A handler taken off gets nothing; a stream.created that names its stream `id` is the a3 tab's.
+    await third.evaluate(() => {
+      const tab = (globalThis as any).tab
+      tab.removed = []
+      const handler = (_data: unknown, { id }: { id: string }) => tab.removed.push(id)
+      tab.client.on('*', handler)
+      tab.client.off('*', handler)
+    })
+    const [created] = await publishEvents(service.url, [{ event: 'stream.created', data: { id: 'a3', sender: randomAccountId(), recipient: randomAccountId() } }])
+    t.same(await untilReceived(third, 1), [created], 'the event named by `id`')
+    t.same(await third.evaluate(() => (globalThis as any).tab.removed), [], 'off(): the handler got nothing')
+
+    // Opened after that event, on the same filters (the union stays), it takes over once the others go.
+    const fourth = await open('streams=a3')
+    await untilOpen(fourth)
+    await third.close()
+    await second.close()
+    await waitUntil('the fourth tab leads', () => subscribes.length === 5 && service.app.broker.size === 1, GUARD_MS)
+    t.same(subscribes[4], { streams: ['a3'], users: [], lastEventId: created }, 'it resumes from the stored id, newer than any it had')
+  })
+
+  t.test('a tab that has left passes the lock on in its turn', async t => {
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes, open } = tabs
+    const [leader, closed] = await leaderAndFollower(tabs, 'streams=q1', 'streams=q2')
+    const next = await open('streams=q3')
+    await untilOpen(next)
+    // Its page stays: its lock request, before the next tab's, is granted when the leader goes.
+    await closed.evaluate(() => (globalThis as any).tab.client.close())
+    await waitUntil('the union without the closed tab', () => subscribes.length === 4 && service.app.broker.size === 1, GUARD_MS)
+    await leader.close()
+    await waitUntil('the next tab leads', () => subscribes.length === 5 && service.app.broker.size === 1, GUARD_MS)
+    t.same(subscribes.slice(2).map(subscribe => subscribe.streams), [['q1', 'q2', 'q3'], ['q1', 'q3'], ['q3']], 'the closed tab opened nothing')
+  })
+
+  t.test('a tab opened with a last id drops what the group\'s resume brings again', async t => {
+    const { service, subscribes, open } = await tabsOf(t, await newContext(t), script)
+    const leader = await open('streams=d1')
+    await untilOpen(leader)
+    const [first] = await publishEvents(service.url, [cancelled('d1')])
+    await untilReceived(leader, 1)
+    // Published while no tab is on d2: the union's resume from `first` brings both.
+    const [had, missed] = await publishEvents(service.url, [cancelled('d2'), cancelled('d2')])
+    const follower = await open(`streams=d2&lastEventId=${had}`)
+    await waitUntil('the union, resuming', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
+    t.same(subscribes[1], { streams: ['d1', 'd2'], users: [], lastEventId: first })
+    await untilOpen(follower)
+    const [after] = await publishEvents(service.url, [cancelled('d2')])
+    t.same(await untilReceived(follower, 2), [missed, after], 'the event it had comes once')
+  })
+
+  t.test('a follower tab that navigates away leaves the union', async t => {
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes } = tabs
+    const [, follower] = await leaderAndFollower(tabs, 'streams=g1', 'streams=g2')
+    await follower.goto(`${service.url}/elsewhere`)
+    await waitUntil('the leader has reconnected without it', () => subscribes.length === 3 && service.app.broker.size === 1, GUARD_MS)
+    t.same(subscribes[2], { streams: ['g1'], users: [], lastEventId: undefined })
+  })
+
+  t.test('a follower tab in the back-forward cache is out of the group, and comes back', async t => {
+    const tabs = await tabsOf(t, await newContext(t), script)
+    const { service, subscribes } = tabs
+    const [leader, follower] = await leaderAndFollower(tabs, 'streams=k1', 'streams=k1&streams=k2')
+    const [before] = await publishEvents(service.url, [cancelled('k1')])
+    await untilReceived(follower, 1)
+    // Chromium keeps no page that uses Web Locks in that cache: the page gets the browser's two events as a cached page would.
+    const transition = async (type: string) => await follower.evaluate(type => { const page = globalThis as any; page.dispatchEvent(new page.PageTransitionEvent(type, { persisted: true })) }, type)
+    await transition('pagehide')
+    await waitUntil('the leader has reconnected without it', () => subscribes.length === 3 && service.app.broker.size === 1, GUARD_MS)
+    const [away] = await publishEvents(service.url, [cancelled('k1')])
+    await untilReceived(leader, 2)
+    await transition('pageshow')
+    await waitUntil('the leader has reconnected with it', () => subscribes.length === 4 && service.app.broker.size === 1, GUARD_MS)
+    const [back] = await publishEvents(service.url, [cancelled('k1')])
+    t.same(await untilReceived(leader, 3), [before, away, back])
+    // The channel's messages come in order: `away` reached the tab before the group it is back in.
+    t.same(await untilReceived(follower, 2), [before, back], 'away, it kept none of the group\'s events')
+  })
+
+  t.test('a resync that names no newest event drops the stored id: the next leader starts from now', async t => {
+    const context = await newContext(t)
+    const { service, subscribes, open } = await tabsOf(t, context, script)
+    const key = `flowfi-events ${service.url}`
+    // A stored id left by an earlier visit, written by a page of the origin without a client.
+    const other = await context.newPage()
+    await other.goto(`${service.url}/elsewhere`)
+    await other.evaluate(key => (globalThis as any).localStorage.setItem(key, '1-0'), key)
+    // A malformed id on a service that has no event yet: the resync carries no id.
+    const leader = await open('streams=z1&lastEventId=malformed')
+    await leader.waitForFunction(() => (globalThis as any).tab.resyncs.length > 0, undefined, { timeout: GUARD_MS })
+    // Another tab's storage learns of the removal a moment later.
+    await other.waitForFunction(key => (globalThis as any).localStorage.getItem(key) === null, key, { timeout: GUARD_MS })
+    t.pass('the stored id is gone')
+    const follower = await open('streams=z1')
+    await untilOpen(follower)
+    await leader.close()
+    await waitUntil('the follower leads', () => subscribes.length === 2 && service.app.broker.size === 1, GUARD_MS)
+    t.same(subscribes[1], { streams: ['z1'], users: [], lastEventId: undefined })
   })
 })

@@ -1,5 +1,5 @@
 // A tab of test/tabs.test.ts: a client with shareAcrossTabs, on the filters named in the page's hash
-// (`#streams=a&streams=b&users=G…&maxFilters=3&token=…`); what it receives is kept for the test to read.
+// (`#streams=a&streams=b&users=G…&maxFilters=3&token=…&lastEventId=…`); what it receives is kept for the test to read.
 import { createEventsClient, type ClientState } from '../../client/index.js'
 
 const hash = new URLSearchParams(location.hash.slice(1))
@@ -13,6 +13,7 @@ const client = createEventsClient({
   streams: hash.getAll('streams'),
   users: hash.getAll('users'),
   getToken: () => hash.get('token') ?? undefined,
+  lastEventId: hash.get('lastEventId') ?? undefined,
   shareAcrossTabs: true,
   maxFilters: Number(hash.get('maxFilters') ?? 100),
   onStateChange: state => { states.push(state) },
