@@ -2,7 +2,7 @@
 // the project's own client and shows what arrives, publishes from a form, and draws live figures.
 // With AUTH_MODE=jwt it opens nothing until a token with events:all is accepted; the token is kept
 // in memory and sent in the Authorization header only, never in a URL.
-import { createEventsClient, subscribeUrl, type ClientState, type EventsClient } from '../client/index.js'
+import { createEventsClient, type ClientState, type EventsClient } from '../client/index.js'
 import { CLOSING, RESYNC } from '../services/protocol.js'
 import { authorization, byId } from './dom.js'
 import { EventList } from './event-list.js'
@@ -42,25 +42,8 @@ const showState = (state: ClientState): void => {
   stateOutput.dataset.state = state
 }
 
-/**
- * Why the service would refuse `subscription` as it stands (a bad id or account), asked with HEAD,
- * which is checked as GET is and opens nothing: the client would retry a 400 for ever. Anything else
- * (a token refused, the service away) is the client's to handle.
- */
-async function refusalOf (subscription: Subscription): Promise<string | undefined> {
-  const response = await fetch(subscribeUrl(location.origin, subscription), { method: 'HEAD', headers: authorization(token) }).catch(() => undefined)
-  return response?.status === 400
-    ? 'The service refuses this subscription (400): stream ids are 1 to 64 of A-Z a-z 0-9 _ -, users Stellar accounts (G… or C…), at most MAX_FILTERS of them.'
-    : undefined
-}
-
 /** A client for `subscription`, in place of the one before; its callbacks go quiet once it is replaced. */
-async function subscribe (subscription: Subscription): Promise<void> {
-  const refusal = await refusalOf(subscription)
-  if (refusal !== undefined) {
-    subscribeProblem.textContent = refusal
-    return
-  }
+function subscribe (subscription: Subscription): void {
   client?.close()
   list.add({ kind: 'notice', type: `subscribed: ${describe(subscription)}`, at: new Date() })
   let wasOpen = false
@@ -134,7 +117,7 @@ function apply (access: Access): void {
   if (!figuresStarted) startFigures(byId('figures'), message => { subscribeProblem.textContent = message ?? '' })
   figuresStarted = true
   const subscription = subscriptionOf(location.search)
-  if (!isEmpty(subscription)) void subscribe(subscription)
+  if (!isEmpty(subscription)) subscribe(subscription)
 }
 
 tokenForm.addEventListener('submit', event => {
@@ -156,7 +139,7 @@ subscribeForm.addEventListener('submit', event => {
   }
   subscribeProblem.textContent = ''
   history.replaceState(null, '', location.pathname + searchOf(subscription))
-  void subscribe(subscription)
+  subscribe(subscription)
 })
 
 stopButton.addEventListener('click', () => {
